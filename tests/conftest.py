@@ -2,6 +2,9 @@
 
 import os
 import pathlib
+import shutil
+import subprocess
+import time
 
 import pytest
 
@@ -32,9 +35,19 @@ def use_arch(name: str) -> str:
     return name
 
 
-@pytest.fixture(scope="session", params=["cpu", pytest.param("vulkan", marks=pytest.mark.vulkan)])
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.fixture(scope="session", params=["cpu", pytest.param("vulkan", marks=pytest.mark.vulkan),
+                                         pytest.param("cuda", marks=pytest.mark.gpu)])
 def arch(request):
-    """Every Taichi backend the portability promise covers; tests are grouped per backend by pytest."""
+    """Every Taichi backend the portability promise covers; tests are grouped per backend by pytest.
+    CUDA runs only where torch sees a GPU (the lent GPU machine), and skips elsewhere."""
+    if request.param == "cuda" and not _cuda_available():
+        pytest.skip("no CUDA GPU here (run on the GPU machine with -m gpu)")
     return use_arch(request.param)
 
 
@@ -50,3 +63,34 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it lives beside the project, never in it)")
     return SHARED_DATA
+
+
+def _start_xvfb():
+    """Give the viewer tests a virtual X display when there is none and Xvfb is installed (CI: xvfb)."""
+    if os.environ.get("DISPLAY") or not shutil.which("Xvfb"):
+        return None
+    for number in range(90, 120):
+        if os.path.exists(f"/tmp/.X11-unix/X{number}") or os.path.exists(f"/tmp/.X{number}-lock"):
+            continue
+        proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(50):
+            if os.path.exists(f"/tmp/.X11-unix/X{number}"):
+                os.environ["DISPLAY"] = f":{number}"
+                return proc
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.kill()
+    return None
+
+
+def pytest_configure(config):
+    config._ngfx_xvfb = _start_xvfb()
+
+
+def pytest_unconfigure(config):
+    proc = getattr(config, "_ngfx_xvfb", None)
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)

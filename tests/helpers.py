@@ -7,7 +7,9 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, rtol: float = 
     """torch.testing.assert_close that also prints the worst element, its index and both values."""
     actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
     assert actual.shape == expected.shape, f"{msg}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
-    diff = (actual.double() - expected.double()).abs()
+    same = actual.double() == expected.double()  # equal infinities count as equal
+    diff = torch.where(same, torch.zeros((), dtype=torch.float64), (actual.double() - expected.double()).abs())
+    diff = torch.nan_to_num(diff, nan=float("inf"))
     bound = atol + rtol * expected.double().abs()
     if diff.numel() and not bool((diff <= bound).all()):
         worst = int((diff - bound).argmax())

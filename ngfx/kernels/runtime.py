@@ -6,7 +6,9 @@ lavapipe, SwiftShader) is CPU-class and is only used when asked for (`--arch vul
 Kernels are compiled once and kept in Taichi's offline cache under ~/.cache/ngfx/taichi.
 """
 
+import contextlib
 import glob
+import io
 import json
 import os
 import subprocess
@@ -89,8 +91,10 @@ def init(arch_name: str | None = None, *, debug: bool = False, offline_cache: bo
     name = _check_name(arch_name, "--arch") if arch_name else choose_arch()
     cache = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ngfx", "taichi")
     t0 = time.perf_counter()
-    ti.init(arch=getattr(ti, name), debug=debug, offline_cache=offline_cache, offline_cache_file_path=cache,
-            log_level=ti.INFO if verbose else ti.WARN, default_fp=ti.f32, default_ip=ti.i32)
+    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with quiet:  # ti.init prints "[Taichi] Starting on arch=..." unconditionally
+        ti.init(arch=getattr(ti, name), debug=debug, offline_cache=offline_cache, offline_cache_file_path=cache,
+                log_level=ti.INFO if verbose else ti.WARN, default_fp=ti.f32, default_ip=ti.i32)
     got = ti.lang.impl.current_cfg().arch.name
     got = "cpu" if got in ("x64", "arm64") else got
     if got != name:

@@ -99,12 +99,13 @@ def spiral(center, radius: float, *, frames: int, up=(0.0, 1.0, 0.0), height_spa
 
 
 def orbit_for_bounds(bounds_min, bounds_max, *, frames: int, up=(0.0, 1.0, 0.0), width: int, height: int,
-                     fov_y_deg: float = 45.0, margin: float = 1.2, elevation_deg: float = 20.0,
+                     fov_y_deg: float = 45.0, margin: float = 1.1, elevation_deg: float = 20.0,
                      start_azimuth_deg: float = 0.0, turns: float = 1.0) -> list[Camera]:
-    """An orbit that keeps the bounding sphere of an axis-aligned box in view from every azimuth.
+    """A turntable around an axis-aligned box that keeps its 8 corners inside the image from every azimuth.
 
-    The sphere (centre of the box, radius half its diagonal) grown by `margin` subtends the narrower of
-    the two fields of view; near and far enclose that grown sphere.
+    The distance is the smallest (within 1%) at which every corner, seen from 36 azimuths, lands in the
+    central 1/margin of the image, found by bisection between the box's bounding sphere (always enough)
+    and the box's half-extent. near and far enclose the bounding sphere.
     """
     lo, hi = _vector3(bounds_min, "bounds_min"), _vector3(bounds_max, "bounds_max")
     if (hi < lo).any():
@@ -116,13 +117,36 @@ def orbit_for_bounds(bounds_min, bounds_max, *, frames: int, up=(0.0, 1.0, 0.0),
         raise InputError(f"margin must be at least 1, got {margin!r}", field="margin")
     if not 0 < fov_y_deg < 180:
         raise InputError(f"fov_y_deg must lie in (0, 180), got {fov_y_deg!r}", field="fov_y_deg")
-    half_fov_y = math.radians(fov_y_deg) / 2
-    half_fov_x = math.atan(math.tan(half_fov_y) * width / height)
-    distance = margin * sphere_radius / math.sin(min(half_fov_x, half_fov_y))
-    near = max(distance - margin * sphere_radius, 1e-3 * distance)
-    return orbit(0.5 * (lo + hi), distance, frames=frames, up=up, elevation_deg=elevation_deg,
-                 start_azimuth_deg=start_azimuth_deg, turns=turns, width=width, height=height,
-                 fov_y_deg=fov_y_deg, near=near, far=distance + margin * sphere_radius)
+    center = 0.5 * (lo + hi)
+    half_fov = min(math.radians(fov_y_deg) / 2, math.atan(math.tan(math.radians(fov_y_deg) / 2) * width / height))
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    kwargs = dict(up=up, elevation_deg=elevation_deg, width=width, height=height, fov_y_deg=fov_y_deg)
+
+    def fits(distance: float) -> bool:
+        probe = orbit(center, distance, frames=36, near=1e-6, far=1e9, **kwargs)
+        return all(_corners_inside(cam, corners, margin) for cam in probe)
+
+    far_enough = margin * sphere_radius / math.sin(half_fov)
+    near_enough = 0.5 * float((hi - lo).min())
+    for _ in range(20):
+        if far_enough - near_enough < 0.01 * far_enough:
+            break
+        middle = 0.5 * (near_enough + far_enough)
+        near_enough, far_enough = (near_enough, middle) if fits(middle) else (middle, far_enough)
+    distance = far_enough
+    near = max(distance - sphere_radius * margin, 1e-3 * distance)
+    return orbit(center, distance, frames=frames, start_azimuth_deg=start_azimuth_deg, turns=turns,
+                 near=near, far=distance + margin * sphere_radius, **kwargs)
+
+
+def _corners_inside(camera: Camera, corners: np.ndarray, margin: float) -> bool:
+    """Whether every corner is in front of the camera and projects into the central 1/margin of the image."""
+    p = corners @ camera.T_camera_world[:3, :3].T + camera.T_camera_world[:3, 3]
+    if (p[:, 2] <= 1e-9).any():
+        return False
+    x = (camera.fx * p[:, 0] / p[:, 2] + camera.cx) / camera.width - 0.5
+    y = (camera.fy * p[:, 1] / p[:, 2] + camera.cy) / camera.height - 0.5
+    return bool((np.abs(x) <= 0.5 / margin).all() and (np.abs(y) <= 0.5 / margin).all())
 
 
 # --- quaternions (wxyz; squad pieces on top of ngfx.scenes.transforms) ---------------------------------

@@ -5,11 +5,19 @@ import math
 import pytest
 import torch
 
-from ngfx.kernels.trimesh import rasterize
+from ngfx.kernels import runtime
+from ngfx.kernels.trimesh import rasterize as _rasterize
 from ngfx.kernels.trimesh import reference
 from tests.helpers import assert_close
 
 SEEDS = [0, 1, 2]
+
+
+def rasterize(verts, faces, *args, **kwargs):
+    """The kernel on the backend's device, results back on the CPU for comparison."""
+    dev = runtime.device()
+    out = _rasterize(verts.to(dev), faces.to(dev), *args, **kwargs)
+    return type(out)(*(t.cpu() for t in (out.face_ids, out.bary, out.depth)))
 K = (40.0, 37.0, 24.3, 17.9)  # off-centre principal point, unequal focal lengths
 W, H = 48, 36
 

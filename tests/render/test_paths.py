@@ -73,22 +73,25 @@ def test_spiral_height_moves_sinusoidally():
 
 
 @pytest.mark.parametrize("width,height", [(64, 48), (48, 64)])
-def test_orbit_for_bounds_fits_the_bounding_sphere(width, height):
+def test_orbit_for_bounds_keeps_the_box_in_view_tightly(width, height):
     lo, hi = np.array([-1.0, 0.0, 2.0]), np.array([3.0, 1.0, 4.0])
     cameras = paths.orbit_for_bounds(lo, hi, frames=6, width=width, height=height, fov_y_deg=50, margin=1.0)
     center, sphere_radius = (lo + hi) / 2, np.linalg.norm(hi - lo) / 2
-    half_fov_y = math.radians(25)
-    half_fov_x = math.atan(math.tan(half_fov_y) * width / height)
+    half_fov = min(math.radians(25), math.atan(math.tan(math.radians(25)) * width / height))
     corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    distance = np.linalg.norm(cameras[0].position - center)
+    assert distance <= sphere_radius / math.sin(half_fov) * (1 + 1e-9), "never further than the sphere fit"
     for cam in cameras:
-        distance = np.linalg.norm(cam.position - center)
-        # margin 1: the sphere's silhouette touches the narrower field of view exactly
-        assert math.asin(sphere_radius / distance) == pytest.approx(min(half_fov_x, half_fov_y), rel=1e-9)
+        assert np.linalg.norm(cam.position - center) == pytest.approx(distance)
         for corner in corners:
             u, v = _project(cam, corner)
             assert 0 <= u <= width and 0 <= v <= height
             depth = (cam.T_camera_world @ np.append(corner, 1))[2]
             assert cam.near < depth < cam.far
+    closer = paths.orbit(center, 0.95 * distance, frames=36, width=width, height=height, fov_y_deg=50)
+    outside = [not (0 <= u <= width and 0 <= v <= height) for cam in closer for u, v in
+               (_project(cam, c) for c in corners)]
+    assert any(outside), "5% closer still fits: the fit is not tight"
 
 
 def test_ring_paths_reject_bad_input():

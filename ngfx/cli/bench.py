@@ -1,0 +1,81 @@
+"""`ngfx bench SUITE`: time a suite, print a table, write JSON (card, sizes, commit, medians).
+
+Timing follows the house method: warm-up first, device synchronisation around each timed region,
+medians over many repeats; numbers are only what this run measured.
+"""
+
+import datetime
+import importlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+
+from ngfx.cli.runtime_flags import start_runtime
+
+__all__ = ["add_arguments", "main", "SUITES", "median_ms", "write_json_atomic"]
+
+SUITES = {"raster": "ngfx.cli.bench_raster"}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("suite", choices=sorted(SUITES), help="which benchmark")
+    parser.add_argument("--out", default=None, help="JSON output path (default: bench-out/<suite>.json)")
+    parser.add_argument("--repeats", type=int, default=50, help="timed repetitions per case")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions per case")
+    parser.add_argument("--mesh", default=None, help="mesh file (.obj/.ply/... or .npz with vertices, faces)")
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+
+
+def median_ms(fn, *, repeats: int, warmup: int, sync) -> tuple[float, float]:
+    """Median and spread (p90 - p10) of fn() in milliseconds, synchronising the device around each run."""
+    import time
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
+    return pick(0.5), pick(0.9) - pick(0.1)
+
+
+def _commit() -> str | None:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or None
+    except OSError:
+        return None
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def main(args) -> int:
+    import torch
+
+    arch = start_runtime(args)
+    suite = importlib.import_module(SUITES[args.suite])
+    rows, meta = suite.run(args)
+    record = {"suite": args.suite, "date": datetime.date.today().isoformat(), "commit": _commit(), "arch": arch,
+              "card": torch.cuda.get_device_name(0) if arch == "cuda" else platform.processor() or platform.machine(),
+              "cpu_threads": os.cpu_count(), **meta, "rows": rows}
+    print(suite.table(record))
+    out = args.out or os.path.join("bench-out", f"{args.suite}.json")
+    write_json_atomic(out, record)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,78 @@
+"""Headless rendering: plan the frames (cameras and times) and write them through a FrameWriter.
+
+`ngfx render`, `ngfx demo` and scripts share this; the viewer draws through the same SceneRenderer.
+"""
+
+import dataclasses
+
+from ngfx.errors import InputError
+from ngfx.render.camera_path_json import load_camera_path
+from ngfx.render.output import FrameWriter
+from ngfx.render.paths import orbit_for_bounds, spiral
+from ngfx.scenes.camera import Camera
+
+__all__ = ["FramePlan", "plan_frames", "render_frames"]
+
+
+@dataclasses.dataclass
+class FramePlan:
+    cameras: list[Camera]
+    times: list[float]
+    fps: float
+
+
+def _times(n: int, duration_s: float, fixed: float | None) -> list[float]:
+    """A fixed time, or a linear sweep over the scene's duration (one loop, last frame before the wrap)."""
+    if fixed is not None:
+        return [float(fixed)] * n
+    return [duration_s * k / n for k in range(n)] if duration_s > 0 else [0.0] * n
+
+
+def plan_frames(scene, *, camera_path: str | None = None, trajectory: str = "orbit", frames: int | None = None,
+                width: int | None = None, height: int | None = None, fps: float | None = None,
+                time: float | None = None, default_frames: int = 60, bounds=None) -> FramePlan:
+    """Cameras and times for a render: from a nerfstudio camera_path.json, or an orbit/spiral of the bounds
+    (the scene's at the first frame's time unless `bounds` = (min, max) is given)."""
+    if frames is not None and frames < 1:
+        raise InputError(f"--frames must be at least 1, got {frames}", field="--frames")
+    if camera_path:
+        path = load_camera_path(camera_path, duration_s=scene.duration_s or None)
+        cams = path.cameras
+        if width or height:
+            cams = [c.resized(width or c.width, height or c.height) for c in cams]
+        times = [c.time for c in cams] if path.times is not None else _times(len(cams), scene.duration_s, time)
+        if time is not None:
+            times = [float(time)] * len(cams)
+        return FramePlan(cams, [float(t) for t in times], float(fps or path.fps))
+    n = frames or default_frames
+    times = _times(n, scene.duration_s, time)
+    bounds = bounds if bounds is not None else scene.bounds(times[0])
+    if bounds is None:
+        raise InputError("the scene has nothing visible to frame", fix="check the nodes' visibility and files")
+    w, h = width or 1280, height or 720
+    cams = orbit_for_bounds(bounds[0], bounds[1], frames=n, up=scene.up, width=w, height=h)
+    if trajectory == "spiral":
+        c0 = cams[0]
+        radius = float(((c0.position - 0.5 * (bounds[0] + bounds[1])) ** 2).sum() ** 0.5)
+        cams = spiral(0.5 * (bounds[0] + bounds[1]), radius, frames=n, up=scene.up, width=w, height=h,
+                      height_span=0.5 * radius, near=c0.near, far=c0.far)
+    return FramePlan(cams, times, float(fps or 30.0))
+
+
+def render_frames(renderer, plan: FramePlan, out: str, *, background=None, depth: bool = False,
+                  progress: bool = True, on_frame=None) -> str:
+    """Render every planned frame into `out` (.mp4, .png or a folder); returns `out` once complete."""
+    from tqdm import tqdm
+
+    if str(out).lower().endswith(".png") and len(plan.cameras) != 1:
+        raise InputError(f"a .png output holds one frame, but {len(plan.cameras)} were asked for", file=out,
+                         fix="pass --frames 1, or write .mp4 or a folder")
+    with FrameWriter(out, fps=plan.fps, depth=depth) as writer:
+        frames = tqdm(list(zip(plan.cameras, plan.times)), unit="frame", disable=not progress, desc="render",
+                      dynamic_ncols=True)
+        for camera, t in frames:
+            result = renderer.render(camera, t, background=background)
+            writer.write(result.rgb, result.depth if depth else None)
+            if on_frame:
+                on_frame()
+    return out
