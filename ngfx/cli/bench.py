@@ -48,6 +48,9 @@ def median_ms(fn, *, repeats: int, warmup: int, sync) -> tuple[float, float]:
 
 
 def _commit() -> str | None:
+    """The source commit: $NGFX_COMMIT (for copies without .git, e.g. on a lent GPU machine), else git."""
+    if os.environ.get("NGFX_COMMIT"):
+        return os.environ["NGFX_COMMIT"]
     try:
         here = os.path.dirname(os.path.abspath(__file__))
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,

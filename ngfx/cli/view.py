@@ -45,6 +45,4 @@ def main(args) -> int:
     run_viewer(lambda cam, t: renderer.render(cam, t, background=background), camera,
                duration_s=scene.duration_s, up=scene.up, center=center, title=f"ngfx - {args.scene}",
                screenshot=args.screenshot, frames=args.frames, start_time=args.time)
-    if args.screenshot:
-        print(f"wrote {args.screenshot}")
     return 0
