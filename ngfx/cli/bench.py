@@ -71,6 +71,13 @@ def write_json_atomic(path: str, data: dict) -> None:
 def main(args) -> int:
     import torch
 
+    from ngfx.cli.common import check_size
+    from ngfx.errors import InputError
+
+    if args.repeats < 1 or args.warmup < 0:
+        raise InputError(f"need --repeats >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}",
+                         field="--repeats")
+    check_size(args.width, args.height)
     arch = start_runtime(args)
     suite = importlib.import_module(SUITES[args.suite])
     rows, meta = suite.run(args)

@@ -23,8 +23,14 @@ def load_bench_mesh(path: str | None):
 
         return torus(major_segments=500, minor_segments=100), "generated torus"
     if path.endswith(".npz"):
-        data = np.load(path)
-        return TriMesh(vertices=data["vertices"], faces=data["faces"], source=path), path
+        if not os.path.isfile(path):
+            raise InputError("no such file", file=path, fix="give --mesh an existing mesh or .npz")
+        with np.load(path) as data:
+            missing = [k for k in ("vertices", "faces") if k not in data]
+            if missing:
+                raise InputError(f"has no array '{missing[0]}'", file=path, field=missing[0],
+                                 fix="save the .npz with 'vertices' [V,3] and 'faces' [F,3]")
+            return TriMesh(vertices=data["vertices"], faces=data["faces"], source=path), path
     from ngfx.scenes.mesh_io import load_mesh
 
     return load_mesh(path), path

@@ -15,7 +15,9 @@ def parse_rgb(text: str | None, flag: str = "--background"):
         values = []
     if len(values) != 3:
         raise InputError(f"{text!r} is not three comma-separated numbers", field=flag, fix="write e.g. 0.1,0.1,0.1")
-    if any(v > 1.0 for v in values):
+    if any(v > 1.0 for v in values):  # 0-255 only when written as whole numbers
+        if not all(v.is_integer() for v in values):
+            raise InputError(f"{text!r} mixes scales", field=flag, fix="use three numbers in [0, 1] or three 0-255 integers")
         values = [v / 255.0 for v in values]
     if any(not 0.0 <= v <= 1.0 for v in values):
         raise InputError(f"{text!r} has components outside [0, 1] (or 0-255)", field=flag)
@@ -36,4 +38,4 @@ def add_size_arguments(parser, *, width=None, height=None) -> None:
 def check_size(width, height) -> None:
     for name, value in (("--width", width), ("--height", height)):
         if value is not None and value < 1:
-            raise InputError(f"{name} must be a positive number of pixels, got {value}", field=name)
+            raise InputError(f"must be a positive number of pixels, got {value}", field=name, fix="e.g. 640")

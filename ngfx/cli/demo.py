@@ -38,10 +38,14 @@ def main(args) -> int:
 
     check_size(args.width, args.height)
     t0 = time.perf_counter()
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        from ngfx.errors import InputError
+
+        raise InputError("is a file, not a folder", file=args.out, fix="give --out a folder name")
     os.makedirs(args.out, exist_ok=True)
     scene = build_demo_scene()
     scene.load_payloads()
-    plan = plan_frames(scene, frames=args.frames, width=args.width, height=args.height, fps=args.fps,
+    plan = plan_frames(scene, trajectory="orbit", frames=args.frames, width=args.width, height=args.height, fps=args.fps,
                        bounds=subject_bounds(scene))
     start_runtime(args)
     renderer = SceneRenderer(scene)
@@ -49,7 +53,7 @@ def main(args) -> int:
     poster = os.path.join(args.out, "poster.png")
     scene_file = os.path.join(args.out, "scene.json")
     render_frames(renderer, plan, video, progress=not args.no_progress, on_frame=Stopwatch(args.verbose).frame_done)
-    still = FramePlan([scene.cameras[0].resized(args.width, args.height)], [1.0], plan.fps)
+    still = FramePlan([scene.cameras[0].fitted(args.width, args.height)], [1.0], plan.fps)
     render_frames(renderer, still, poster, progress=False)
     save_scene(scene, scene_file)
     print(f"ngfx demo: wrote {video} ({len(plan.cameras)} frames, {args.width}x{args.height}), {poster} and "

@@ -10,7 +10,8 @@ def add_arguments(parser) -> None:
     add_scene_argument(parser)
     path = parser.add_mutually_exclusive_group()
     path.add_argument("--camera-path", help="a nerfstudio camera_path.json (render_time drives scene time)")
-    path.add_argument("--orbit", action="store_true", help="turntable around the scene's bounds (the default)")
+    path.add_argument("--orbit", action="store_true",
+                      help="turntable around the scene's bounds (the default when the scene has no camera)")
     path.add_argument("--spiral", action="store_true", help="an orbit that rises and falls")
     parser.add_argument("--frames", type=int, default=None, help="number of frames (default 60; 1 for .png)")
     add_size_arguments(parser)
@@ -31,7 +32,8 @@ def main(args) -> int:
     background = parse_rgb(args.background)
     scene = load_source(args.scene)
     frames = args.frames if args.frames is not None else (1 if args.out.lower().endswith(".png") else None)
-    plan = plan_frames(scene, camera_path=args.camera_path, trajectory="spiral" if args.spiral else "orbit",
+    trajectory = "spiral" if args.spiral else ("orbit" if args.orbit else "auto")
+    plan = plan_frames(scene, camera_path=args.camera_path, trajectory=trajectory,
                        frames=frames, width=args.width, height=args.height, fps=args.fps, time=args.time)
     start_runtime(args)
     watch = Stopwatch(args.verbose)

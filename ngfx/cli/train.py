@@ -9,11 +9,11 @@ __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("data", metavar="DATA", help="a capture folder (transforms.json, COLMAP, ...)")
+    parser.add_argument("data", metavar="DATA", nargs="?", help="a capture folder (transforms.json, COLMAP, ...)")
     parser.add_argument("--method", default="gs3d", choices=["gs3d", "gs4d"])
     parser.add_argument("--out", default=None)
 
 
 def main(args) -> int:
-    raise InputError("training is not available in this version of ngfx yet", field="train",
+    raise InputError("training is not available in this version of ngfx yet",
                      fix="use `ngfx render` or `ngfx view` on meshes and scene files for now")

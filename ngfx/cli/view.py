@@ -20,7 +20,7 @@ def initial_camera(scene, width: int, height: int):
     from ngfx.render.paths import orbit_for_bounds
 
     if scene.cameras:
-        return scene.cameras[0].resized(width, height)
+        return scene.cameras[0].fitted(width, height)
     bounds = scene.bounds(0.0)
     if bounds is None:
         from ngfx.errors import InputError

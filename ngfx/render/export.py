@@ -38,6 +38,8 @@ def write_mesh(mesh: TriMesh, path) -> None:
     import open3d as o3d
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder", file=path, fix=f"name a mesh file ({' '.join(WRITABLE_SUFFIXES)})")
     if path.suffix.lower() not in WRITABLE_SUFFIXES:
         raise InputError(f"cannot write '{path.suffix}' meshes", file=path, fix=f"use {' '.join(WRITABLE_SUFFIXES)}")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,15 +28,21 @@ def _times(n: int, duration_s: float, fixed: float | None) -> list[float]:
     return [duration_s * k / n for k in range(n)] if duration_s > 0 else [0.0] * n
 
 
-def plan_frames(scene, *, camera_path: str | None = None, trajectory: str = "orbit", frames: int | None = None,
+def plan_frames(scene, *, camera_path: str | None = None, trajectory: str = "auto", frames: int | None = None,
                 width: int | None = None, height: int | None = None, fps: float | None = None,
                 time: float | None = None, default_frames: int = 60, bounds=None) -> FramePlan:
-    """Cameras and times for a render: from a nerfstudio camera_path.json, or an orbit/spiral of the bounds
-    (the scene's at the first frame's time unless `bounds` = (min, max) is given)."""
+    """Cameras and times for a render: from a nerfstudio camera_path.json; for trajectory 'auto', the
+    scene's first camera if it has one, else an orbit; 'orbit' / 'spiral' around the bounds (the scene's at
+    the first frame's time unless `bounds` = (min, max) is given)."""
     if frames is not None and frames < 1:
-        raise InputError(f"--frames must be at least 1, got {frames}", field="--frames")
+        raise InputError(f"must be at least 1, got {frames}", field="--frames")
+    if fps is not None and not fps > 0:
+        raise InputError(f"must be a positive frame rate, got {fps}", field="--fps", fix="e.g. --fps 30")
     if camera_path:
         path = load_camera_path(camera_path, duration_s=scene.duration_s or None)
+        if frames is not None and frames != len(path.cameras):
+            raise InputError(f"the camera path has {len(path.cameras)} frames, not {frames}", field="--frames",
+                             fix="drop --frames, or edit the camera path")
         cams = path.cameras
         if width or height:
             cams = [c.resized(width or c.width, height or c.height) for c in cams]
@@ -46,16 +52,18 @@ def plan_frames(scene, *, camera_path: str | None = None, trajectory: str = "orb
         return FramePlan(cams, [float(t) for t in times], float(fps or path.fps))
     n = frames or default_frames
     times = _times(n, scene.duration_s, time)
+    w, h = width or 1280, height or 720
+    if trajectory == "auto" and scene.cameras:  # the scene's own camera, time running
+        return FramePlan([scene.cameras[0].fitted(w, h)] * n, times, float(fps or 30.0))
     bounds = bounds if bounds is not None else scene.bounds(times[0])
     if bounds is None:
         raise InputError("the scene has nothing visible to frame", fix="check the nodes' visibility and files")
-    w, h = width or 1280, height or 720
     cams = orbit_for_bounds(bounds[0], bounds[1], frames=n, up=scene.up, width=w, height=h)
     if trajectory == "spiral":
         c0 = cams[0]
         radius = float(((c0.position - 0.5 * (bounds[0] + bounds[1])) ** 2).sum() ** 0.5)
         cams = spiral(0.5 * (bounds[0] + bounds[1]), radius, frames=n, up=scene.up, width=w, height=h,
-                      height_span=0.5 * radius, near=c0.near, far=c0.far)
+                      height_span=0.5 * radius, elevation_deg=20.0, near=c0.near, far=c0.far)
     return FramePlan(cams, times, float(fps or 30.0))
 
 
@@ -65,8 +73,8 @@ def render_frames(renderer, plan: FramePlan, out: str, *, background=None, depth
     from tqdm import tqdm
 
     if str(out).lower().endswith(".png") and len(plan.cameras) != 1:
-        raise InputError(f"a .png output holds one frame, but {len(plan.cameras)} were asked for", file=out,
-                         fix="pass --frames 1, or write .mp4 or a folder")
+        raise InputError(f"a .png output holds one frame, but there are {len(plan.cameras)}", file=out,
+                         fix="write .mp4 or a folder, or ask for one frame (--frames 1, no --camera-path)")
     with FrameWriter(out, fps=plan.fps, depth=depth) as writer:
         frames = tqdm(list(zip(plan.cameras, plan.times)), unit="frame", disable=not progress, desc="render",
                       dynamic_ncols=True)

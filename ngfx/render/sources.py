@@ -10,12 +10,17 @@ MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
 
 
 def scene_from_mesh_file(path: Path):
-    """A one-node scene around a mesh file, up +y, on a neutral background."""
+    """A one-node scene around a mesh file, up +y, on a neutral background. The mesh is read first, so its
+    errors name the file as the user typed it."""
+    from ngfx.scenes.mesh_io import load_mesh
     from ngfx.scenes.scene_file import scene_from_dict
 
+    mesh = load_mesh(path)
     data = {"nodes": [{"name": path.stem or "mesh", "type": "mesh", "path": str(path.resolve())}],
             "background": [0.1, 0.1, 0.12]}
-    return scene_from_dict(data, base_dir=str(path.parent), file=str(path))
+    scene = scene_from_dict(data, base_dir=str(path.parent), file=str(path))
+    scene.roots[0].payload = mesh
+    return scene
 
 
 def load_source(spec: str):

@@ -66,7 +66,8 @@ class Camera:
         if not (isinstance(self.width, (int, np.integer)) and isinstance(self.height, (int, np.integer))):
             raise InputError(f"{where}: width and height must be integers", field="width")
         if self.width <= 0 or self.height <= 0:
-            raise InputError(f"{where}: size {self.width}x{self.height} is not positive", field="width",
+            raise InputError(f"{where}: size {self.width}x{self.height} is not positive",
+                             field="width" if self.width <= 0 else "height",
                              fix="give a width and height of at least 1 pixel")
         if self.K.shape != (3, 3) or not np.isfinite(self.K).all():
             raise InputError(f"{where}: K must be a finite 3x3 matrix", field="K")
@@ -97,6 +98,15 @@ class Camera:
         K = self.K.copy()
         K[0] *= sx
         K[1] *= sy
+        return self.replace(K=K, width=int(width), height=int(height))
+
+    def fitted(self, width: int, height: int) -> "Camera":
+        """The same vertical field of view at another size, with square pixels kept square (a change of
+        aspect ratio widens or narrows the horizontal view instead of stretching the image)."""
+        s = height / self.height
+        K = self.K.copy()
+        K[0, 0], K[1, 1] = self.fx * s, self.fy * s
+        K[0, 2], K[1, 2] = self.cx * width / self.width, self.cy * s
         return self.replace(K=K, width=int(width), height=int(height))
 
     def replace(self, **changes) -> "Camera":

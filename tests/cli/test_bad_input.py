@@ -126,8 +126,6 @@ def test_bad_input_is_one_line(capfd, tmp_path, case):
     assert f"ngfx: error: {err.value}" == line
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a non-positive camera height is reported on field 'width' "
-                                       "(ngfx/scenes/camera.py Camera._validate)")
 def test_camera_height_error_names_the_height_field(capfd, tmp_path):
     assert_one_line_error(run_ngfx(capfd, *render_args(scene_with_camera(tmp_path, height=-4), tmp_path)),
                           "'cameras[0].height'")
@@ -153,25 +151,19 @@ def test_view_without_display_is_one_line(capfd, tmp_path, monkeypatch):
     assert not (tmp_path / "s.png").exists()
 
 
-# --- bugs: tracebacks instead of one-line errors ------------------------------------------------------------
-@pytest.mark.xfail(strict=True, raises=FileExistsError,
-                   reason="bug: ngfx/cli/demo.py os.makedirs(args.out) raises when --out is an existing file")
+# --- once tracebacks, now one-line errors ------------------------------------------------------------
 def test_demo_out_is_an_existing_file(capfd, tmp_path):
     taken = _write(tmp_path / "taken", "not a folder")
     assert_one_line_error(run_ngfx(capfd, "demo", "--out", taken, "--frames", "1", *SIZE, "--no-progress"),
                           "taken")
 
 
-@pytest.mark.xfail(strict=True, raises=FileNotFoundError,
-                   reason="bug: ngfx/cli/bench_raster.py load_bench_mesh np.load()s a missing .npz unchecked")
 def test_bench_missing_npz(capfd, tmp_path):
     result = run_ngfx(capfd, "bench", "raster", "--mesh", tmp_path / "missing.npz", *SIZE, "--repeats", "2",
                       "--warmup", "1", "--out", tmp_path / "bench.json")
     assert_one_line_error(result, "missing.npz")
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="bug: ngfx/cli/bench.py median_ms indexes an empty list when --repeats is 0")
 def test_bench_zero_repeats(capfd, tmp_path):
     from ngfx.scenes.primitives import uv_sphere
 

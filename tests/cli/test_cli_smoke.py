@@ -107,16 +107,26 @@ def test_render_png_with_depth_writes_a_sibling_folder(capfd, tmp_path):
 
 
 # --- render: camera trajectories, time, background -------------------------------------------------------
-def test_orbit_is_the_default_and_spiral_differs(capfd, tmp_path):
+def test_default_camera_orbit_and_spiral(capfd, tmp_path):
+    """The demo has a camera: by default it renders from it; --orbit and --spiral move around the scene."""
     for name, flags in (("default", ()), ("orbit", ("--orbit",)), ("spiral", ("--spiral",))):
         render(capfd, "demo", tmp_path / name, "--frames", "3", *flags)
-    for k in range(3):
-        frame = f"frame_{k:05d}.png"
-        orbit, default = read_png(tmp_path / "orbit" / frame), read_png(tmp_path / "default" / frame)
-        np.testing.assert_array_equal(orbit, default)
-        assert_drawn(read_png(tmp_path / "spiral" / frame), DEMO_BG, at_least=0.03)  # farther, and dips low
-    assert any(not np.array_equal(read_png(tmp_path / "spiral" / f), read_png(tmp_path / "orbit" / f))
-               for f in (f"frame_{k:05d}.png" for k in range(3)))
+    frames = [f"frame_{k:05d}.png" for k in range(3)]
+    orbit = [read_png(tmp_path / "orbit" / f) for f in frames]
+    for k, f in enumerate(frames):
+        assert_drawn(read_png(tmp_path / "spiral" / f), DEMO_BG, at_least=0.03)
+        assert not np.array_equal(read_png(tmp_path / "default" / f), orbit[k]), "default should be the scene camera"
+    assert not np.array_equal(orbit[0], orbit[1]), "the orbit does not move"
+    assert any(not np.array_equal(read_png(tmp_path / "spiral" / f), o) for f, o in zip(frames, orbit))
+
+
+def test_orbit_is_the_default_without_scene_cameras(capfd, tmp_path):
+    mesh = write_cube_obj(tmp_path / "cube.obj")
+    for name, flags in (("default", ()), ("orbit", ("--orbit",))):
+        render(capfd, mesh, tmp_path / name, "--frames", "2", *flags)
+    for k in range(2):
+        f = f"frame_{k:05d}.png"
+        np.testing.assert_array_equal(read_png(tmp_path / "default" / f), read_png(tmp_path / "orbit" / f))
 
 
 def test_orbit_and_spiral_exclude_each_other(capfd, tmp_path):
