@@ -8,6 +8,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from ngfx import __version__
 from ngfx.errors import InputError
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if not args.debug:  # warnings as one line each, like errors
+        warnings.formatwarning = lambda message, *_args, **_kw: f"ngfx: warning: {message}\n"
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
     except InputError as err:

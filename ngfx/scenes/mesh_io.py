@@ -149,6 +149,8 @@ def _to_trimesh(o3d_mesh, textures, path: Path) -> TriMesh:
     material = Material()
     if images and corner_uvs is not None:  # open3d flips textures upside down for OpenGL: flip back
         material.texture = image_to_float_rgb(images[0][::-1])
+    elif corner_uvs is not None and path.suffix.lower() == ".obj":
+        material.texture = _sibling_texture(path)
     return TriMesh(
         vertices=np.asarray(o3d_mesh.vertices),
         faces=np.asarray(o3d_mesh.triangles),
@@ -158,6 +160,21 @@ def _to_trimesh(o3d_mesh, textures, path: Path) -> TriMesh:
         material=material,
         source=str(path),
     )
+
+
+def _sibling_texture(path: Path):
+    """For an OBJ with UVs but no material file: `<stem>_texture.png` (or .jpg), or `<first word of the stem>
+    _texture.png` beside it (e.g. spot_triangulated.obj -> spot_texture.png), with a warning naming it."""
+    import imageio.v3 as iio
+
+    stems = dict.fromkeys([path.stem, path.stem.split("_")[0]])
+    for stem in stems:
+        for suffix in (".png", ".jpg", ".jpeg"):
+            candidate = path.with_name(f"{stem}_texture{suffix}")
+            if candidate.is_file():
+                warnings.warn(f"{path}: no material file; using the texture {candidate.name} beside it", stacklevel=4)
+                return image_to_float_rgb(iio.imread(candidate))
+    return None
 
 
 def image_to_float_rgb(image: np.ndarray) -> np.ndarray:
