@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ngfx.errors import InputError
+from ngfx.render.paths import check_uniform_cameras
 from ngfx.scenes.camera import Camera
 
 __all__ = ["CameraPath", "load_camera_path", "save_camera_path"]
@@ -185,14 +186,8 @@ def save_camera_path(cameras: list[Camera], path, *, fps: float, duration_s: flo
         raise InputError("no cameras to save", field="cameras")
     if not (math.isfinite(fps) and fps > 0):
         raise InputError(f"fps must be positive, got {fps!r}", field="fps")
+    check_uniform_cameras(cameras, "camera")
     first = cameras[0]
-    for i, camera in enumerate(cameras):
-        if (camera.width, camera.height) != (first.width, first.height):
-            raise InputError(f"camera {i} is {camera.width}x{camera.height}, camera 0 is "
-                             f"{first.width}x{first.height}", field=f"cameras[{i}]",
-                             fix="a camera path has one render size")
-    if len({camera.time is None for camera in cameras}) > 1:
-        raise InputError("some cameras have a time and others do not", field="cameras")
     data = {"camera_type": "perspective", "render_width": first.width, "render_height": first.height,
             "seconds": len(cameras) / fps, "fps": fps, "keyframes": [],
             "camera_path": [_frame_entry(camera, i, duration_s) for i, camera in enumerate(cameras)]}

@@ -22,7 +22,7 @@ from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
 from ngfx.scenes.transforms import quat_from_matrix, quat_multiply, quat_slerp, quat_to_matrix
 
-__all__ = ["interpolate", "orbit", "orbit_for_bounds", "spiral"]
+__all__ = ["check_uniform_cameras", "interpolate", "orbit", "orbit_for_bounds", "spiral"]
 
 
 def _vector3(value, field: str) -> np.ndarray:
@@ -232,18 +232,23 @@ def _hermite(p0, p1, m0, m1, u: float, dt: float):
             + (3 * u**2 - 2 * u**3) * p1 + (u**3 - u**2) * dt * m1)
 
 
+def check_uniform_cameras(cameras, what: str = "keyframe") -> None:
+    """One image size for all cameras, and times on all or none of them (paths need both)."""
+    first = cameras[0]
+    for i, cam in enumerate(cameras):
+        if (cam.width, cam.height) != (first.width, first.height):
+            raise InputError(f"{what} {i} is {cam.width}x{cam.height}, {what} 0 is "
+                             f"{first.width}x{first.height}", field=f"{what}s[{i}]",
+                             fix="resize them to one size with Camera.resized")
+    if len({cam.time is None for cam in cameras}) > 1:
+        raise InputError(f"some {what}s have a time and others do not", field=f"{what}s",
+                         fix=f"give every {what} a time, or none")
+
+
 def _check_keyframes(keyframes) -> None:
     if len(keyframes) < 2:
         raise InputError(f"interpolate needs at least 2 keyframes, got {len(keyframes)}", field="keyframes")
-    first = keyframes[0]
-    for i, cam in enumerate(keyframes):
-        if (cam.width, cam.height) != (first.width, first.height):
-            raise InputError(f"keyframe {i} is {cam.width}x{cam.height}, keyframe 0 is "
-                             f"{first.width}x{first.height}", field=f"keyframes[{i}]",
-                             fix="resize keyframes to one size with Camera.resized")
-    if len({cam.time is None for cam in keyframes}) > 1:
-        raise InputError("some keyframes have a time and others do not", field="keyframes",
-                         fix="give every keyframe a time, or none")
+    check_uniform_cameras(keyframes, "keyframe")
 
 
 def _segment_sampler(keyframes: list[Camera], knots: np.ndarray, loop: bool, tension: float):
