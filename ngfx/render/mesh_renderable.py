@@ -42,8 +42,8 @@ class MeshRenderable:
         return self.mesh.bounds()
 
     def render(self, camera: Camera, time: float, context: RenderContext) -> RenderOutput:
-        """This mesh alone, seen from `camera` (local frame)."""
-        return render_meshes([(self, np.eye(4))], camera, context)
+        """This mesh alone, seen from `camera` (whose T_camera_world maps this mesh's frame to the camera)."""
+        return render_meshes([(self, camera.T_camera_world)], camera, context)
 
     def to_camera(self, T_camera_local: torch.Tensor) -> torch.Tensor:
         return self.verts @ T_camera_local[:3, :3].T + T_camera_local[:3, 3]

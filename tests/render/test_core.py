@@ -61,6 +61,21 @@ def test_one_zbuffer_equals_compositing_separate_meshes(cpu_arch):
     assert_close(together.rgb, apart.rgb, atol=1e-6)
 
 
+def test_renderable_uses_the_camera_pose(cpu_arch):
+    """Rendering from a posed camera equals rendering the moved vertices from an identity camera."""
+    box = TriMesh(vertices=np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float),
+                  faces=np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+                                  [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]]))
+    posed = Camera.look_at([2.0, 1.5, -4.0], [0, 0, 0], width=W, height=H, fov_y_deg=50)
+    T = posed.T_camera_world
+    moved = TriMesh(vertices=box.vertices @ T[:3, :3].T + T[:3, 3], faces=box.faces)
+    a = MeshRenderable(box).render(posed, 0.0, RenderContext())
+    b = MeshRenderable(moved).render(posed.replace(T_camera_world=np.eye(4)), 0.0, RenderContext())
+    assert a.alpha.mean() > 0.1, "test image is nearly empty"
+    assert_close(a.alpha, b.alpha)
+    assert_close(a.rgb, b.rgb, atol=1e-5)
+
+
 def test_headlight_and_directional_lambert(cpu_arch):
     m = MeshRenderable(quad(5.0, color=(0.6, 0.4, 0.2)))
     cam = front_camera()
