@@ -4,7 +4,6 @@
 """
 
 import argparse
-import time
 
 import torch
 
@@ -13,17 +12,9 @@ from ngfx.kernels.trimesh.kernels import EMPTY_KEY, make_raster_kernels
 
 
 def timed(label, fn, sync, n=200, results=None):
-    for _ in range(10):
-        fn()
-    sync()
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        samples.append((time.perf_counter() - t0) * 1e6)
-    samples.sort()
-    results.append((label, samples[len(samples) // 2]))
+    from ngfx.cli.bench import median_ms
+
+    results.append((label, 1e3 * median_ms(fn, repeats=n, warmup=10, sync=sync)[0]))
 
 
 def main():
