@@ -81,13 +81,15 @@ def test_bad_files_give_one_line_errors(tmp_path, capfd, name, content, needle):
 
 def test_shared_spot_texture_and_quads(shared_data, tmp_path):
     spot = shared_data / "meshes" / "spot"
-    triangles = load_mesh(spot / "spot_triangulated.obj")
+    with pytest.warns(UserWarning, match="spot_texture.png"):  # no mtllib: the sibling texture is used
+        triangles = load_mesh(spot / "spot_triangulated.obj")
     assert triangles.faces.shape == (5856, 3) and triangles.corner_uvs.shape == (5856, 3, 2)
     vt = np.array([line.split()[1:3] for line in (spot / "spot_triangulated.obj").read_text().splitlines()
                    if line.startswith("vt ")], dtype=np.float32)
     np.testing.assert_allclose(triangles.corner_uvs.reshape(-1, 2).min(0), vt.min(0))  # as written, not remapped
     np.testing.assert_allclose(triangles.corner_uvs.reshape(-1, 2).max(0), vt.max(0))
-    assert triangles.material.texture is None  # the shipped OBJ has no mtllib
+    png = iio.imread(spot / "spot_texture.png")[..., :3] / 255.0
+    np.testing.assert_allclose(triangles.material.texture, png, atol=1e-6)  # row 0 = the image's top row
     quads = load_mesh(spot / "spot_quadrangulated.obj")
     assert quads.faces.shape == (5856, 3) and quads.corner_uvs.shape == (5856, 3, 2)
     assert total_area(quads) == pytest.approx(total_area(triangles), rel=0.01)
@@ -97,7 +99,6 @@ def test_shared_spot_texture_and_quads(shared_data, tmp_path):
     obj = (spot / "spot_triangulated.obj").read_text()
     (tmp_path / "spot.obj").write_text("mtllib spot.mtl\nusemtl spot\n" + obj)
     textured = load_mesh(tmp_path / "spot.obj")
-    png = iio.imread(spot / "spot_texture.png")[..., :3] / 255.0
     np.testing.assert_allclose(textured.material.texture, png, atol=1e-6)
     np.testing.assert_allclose(textured.corner_uvs, triangles.corner_uvs)
 
