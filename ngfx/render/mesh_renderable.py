@@ -6,6 +6,8 @@ rasterize call, and only covered pixels are shaded, each by the mesh that owns i
 frame (OpenCV); normals are turned towards the camera, so open meshes shade on both sides.
 """
 
+import functools
+
 import numpy as np
 import torch
 
@@ -19,10 +21,16 @@ __all__ = ["MeshRenderable", "render_meshes", "pixel_rays"]
 
 
 def pixel_rays(camera: Camera, device) -> torch.Tensor:
-    """Unit ray directions [H * W, 3] through the pixel centres (+0.5), in the camera frame, row-major."""
-    j, i = torch.meshgrid(torch.arange(camera.height, device=device, dtype=torch.float32),
-                          torch.arange(camera.width, device=device, dtype=torch.float32), indexing="ij")
-    d = torch.stack([(i + 0.5 - camera.cx) / camera.fx, (j + 0.5 - camera.cy) / camera.fy, torch.ones_like(i)], -1)
+    """Unit ray directions [H * W, 3] through the pixel centres (+0.5), in the camera frame, row-major.
+    Cached per intrinsics and size, so a moving camera does not rebuild them every frame."""
+    return _pixel_rays(camera.width, camera.height, camera.fx, camera.fy, camera.cx, camera.cy, str(device))
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_rays(width, height, fx, fy, cx, cy, device: str) -> torch.Tensor:
+    j, i = torch.meshgrid(torch.arange(height, device=device, dtype=torch.float32),
+                          torch.arange(width, device=device, dtype=torch.float32), indexing="ij")
+    d = torch.stack([(i + 0.5 - cx) / fx, (j + 0.5 - cy) / fy, torch.ones_like(i)], -1)
     return (d / d.norm(dim=-1, keepdim=True)).reshape(-1, 3)
 
 
