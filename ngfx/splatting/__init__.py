@@ -1,3 +1,21 @@
-"""Static and dynamic (4D) Gaussian splatting: arrives with a later issue."""
+"""Static (3D) and dynamic (4D, XYZT) Gaussian splatting: models and PLY files.
 
-__all__: list[str] = []
+Models hold raw parameters (`ngfx.splatting.model`, `ngfx.splatting.model4d`); PLY files use the INRIA 3DGS
+layout plus ngfx's 4D extension (`ngfx.splatting.ply`). Importing this package loads torch and numpy only.
+"""
+
+from ngfx.splatting.model import RENDER_MODES, Gaussians3D
+from ngfx.splatting.model4d import ROTATIONS_4D, Gaussians4D, normalize_rotor
+from ngfx.splatting.ply import load_gaussians, save_gaussians
+from ngfx.splatting.validate import MAX_LOG_SCALE
+
+__all__ = [
+    "MAX_LOG_SCALE",
+    "RENDER_MODES",
+    "ROTATIONS_4D",
+    "Gaussians3D",
+    "Gaussians4D",
+    "load_gaussians",
+    "normalize_rotor",
+    "save_gaussians",
+]
