@@ -1,0 +1,95 @@
+"""Taichi kernels of tile binning (see reference.py for the method and conventions, REFERENCE 2.3).
+
+Three parallel passes around two torch calls (cumsum, sort), each with few tensor arguments because a
+CUDA launch costs about 15 us per tensor argument:
+1. `count_tiles`: per Gaussian, its tile rectangle and tile count, packed in one [N, 5] int32 row
+   (x0, y0, x1, y1, count) so the rectangle is computed once and the key pass reads one tensor.
+2. `write_keys`: per Gaussian, one key per covered tile, key = tile_id << 32 | float32 bits of depth
+   (masked to 32 bits, never sign-extended), written row-major over the rectangle from the Gaussian's
+   offset; the value is the Gaussian id. Offsets follow id order, so a stable sort keeps equal keys
+   (same tile, same depth) in id order.
+3. `tile_ranges`: per sorted key, mark where its tile's run starts and ends (neighbour comparison).
+No atomics anywhere (lavapipe drops atomics inside serial inner loops, see the trimesh kernels).
+"""
+
+import functools
+
+from ngfx.kernels import runtime
+
+__all__ = ["COORD_LIMIT", "make_tiles_kernels"]
+
+# Means are clamped to +-COORD_LIMIT pixels before the integer rectangle maths, so it runs in int64
+# without overflow for any finite input; an image is far smaller, so the clamp never changes a rectangle.
+COORD_LIMIT = float(1 << 40)
+
+
+@functools.cache
+def make_tiles_kernels(dtype_name: str, generation: int):
+    """(count_tiles, write_keys, tile_ranges) for float32 or float64 ('f32' / 'f64') means and depths."""
+    del generation
+    ti = runtime.taichi()
+    dt = getattr(ti, dtype_name)
+    vec2 = ti.types.vector(2, dt)
+    ivec5 = ti.types.vector(5, ti.i32)
+
+    @ti.func
+    def axis_range(m: dt, r: ti.i32, tile_size: ti.i32, n_tiles: ti.i32):
+        """Tiles [lo, hi) on one axis: [floor((m - r) / ts), floor((m + r + ts - 1) / ts)) clamped to
+        [0, n_tiles], evaluated exactly as floor(floor(m) +- ...) / ts in integers (floor(x / n) equals
+        floor(floor(x) / n) for an integer n > 0), so no float rounding can move a tile boundary."""
+        fm = ti.cast(ti.floor(ti.min(ti.max(m, -COORD_LIMIT), COORD_LIMIT)), ti.i64)
+        limit = ti.cast(n_tiles, ti.i64) * tile_size
+        # Numerators clamped to [0, n_tiles * ts] first: every division is of non-negative integers.
+        lo = ti.min(ti.max(fm - r, 0), limit) // tile_size
+        hi = ti.min(ti.max(fm + r + tile_size - 1, 0), limit) // tile_size
+        return ti.cast(lo, ti.i32), ti.cast(hi, ti.i32)
+
+    @ti.kernel
+    def count_tiles(means2d: ti.types.ndarray(vec2, ndim=1),  # [N] pixels, centres at +0.5
+                    radii: ti.types.ndarray(ti.math.ivec2, ndim=1),  # [N] pixels per axis, 0 = culled
+                    tile_size: ti.i32, tiles_x: ti.i32, tiles_y: ti.i32,
+                    rects: ti.types.ndarray(ivec5, ndim=1)):  # [N] out: x0, y0, x1, y1, tile count
+        for i in range(means2d.shape[0]):
+            r = radii[i]
+            x0, x1 = axis_range(means2d[i][0], r[0], tile_size, tiles_x)
+            y0, y1 = axis_range(means2d[i][1], r[1], tile_size, tiles_y)
+            count = ti.max(x1 - x0, 0) * ti.max(y1 - y0, 0)
+            if r[0] <= 0 or r[1] <= 0:
+                count = 0
+            rects[i] = ti.Vector([x0, y0, x1, y1, count])
+
+    @ti.kernel
+    def write_keys(rects: ti.types.ndarray(ivec5, ndim=1),  # [N] from count_tiles
+                   ends: ti.types.ndarray(ti.i64, ndim=1),  # [N] inclusive prefix sum of the counts
+                   depths: ti.types.ndarray(dt, ndim=1),  # [N] camera z (> 0 after projection)
+                   tiles_x: ti.i32,
+                   keys: ti.types.ndarray(ti.i64, ndim=1),  # [P] out: tile_id << 32 | depth bits
+                   ids: ti.types.ndarray(ti.i32, ndim=1)):  # [P] out: Gaussian id of each key
+        for i in range(rects.shape[0]):
+            rc = rects[i]
+            start = ends[i] - rc[4]
+            width = rc[2] - rc[0]
+            depth_bits = ti.cast(ti.bit_cast(ti.cast(depths[i], ti.f32), ti.i32), ti.i64) & ti.i64(0xFFFFFFFF)
+            for t in range(rc[4]):
+                tile = (rc[1] + t // width) * tiles_x + rc[0] + t % width
+                keys[start + t] = (ti.cast(tile, ti.i64) << 32) | depth_bits
+                ids[start + t] = i
+
+    @ti.kernel
+    def tile_ranges(keys: ti.types.ndarray(ti.i64, ndim=1),  # [P] sorted
+                    ranges: ti.types.ndarray(ti.math.ivec2, ndim=1)):  # [T] in (zeros) / out: [start, end)
+        n = keys.shape[0]
+        for p in range(n):
+            tile = ti.cast(keys[p] >> 32, ti.i32)
+            # Nested ifs, not `or`: Taichi does not short-circuit by default, so keys[p - 1] would be read.
+            first, last = p == 0, p == n - 1
+            if not first:
+                first = ti.cast(keys[p - 1] >> 32, ti.i32) != tile
+            if not last:
+                last = ti.cast(keys[p + 1] >> 32, ti.i32) != tile
+            if first:
+                ranges[tile][0] = p
+            if last:
+                ranges[tile][1] = p + 1
+
+    return count_tiles, write_keys, tile_ranges

@@ -1,0 +1,49 @@
+"""The lean launch path gives the same results as Taichi's own call, falls back where it must, and never
+allocates .grad on its arguments."""
+
+import functools
+
+import torch
+
+from ngfx.kernels import runtime
+from ngfx.kernels.launch import fast
+
+
+@functools.cache
+def _kernel(generation: int):
+    ti = runtime.taichi()
+
+    @ti.kernel
+    def axpy(out: ti.types.ndarray(ti.f32, ndim=1),  # [n]
+             xyz: ti.types.ndarray(ti.math.vec3, ndim=1),  # [n, 3]
+             a: ti.f32, n: ti.i32):
+        for i in range(n):
+            out[i] = a * xyz[i][1] + out[i]
+
+    return axpy
+
+
+def test_fast_launch_matches_taichi_and_falls_back(cpu_arch):
+    kernel = _kernel(runtime.generation())
+    launcher = fast(kernel)
+    xyz = torch.arange(30.0).reshape(10, 3)
+    expect, got = torch.ones(10), torch.ones(10)
+    for _ in range(3):  # the first call builds the plan, later ones reuse it
+        kernel(expect, xyz, 2.0, 7)
+        launcher(got, xyz, 2.0, 7)
+    assert torch.equal(got, expect) and got[:7].ne(1).all() and got[7:].eq(1).all()
+    strided = torch.arange(60.0).reshape(10, 6)[:, ::2]  # non-contiguous: Taichi's path copies it
+    launcher(got, strided.contiguous(), 1.0, 10)
+    kernel(expect, strided.contiguous(), 1.0, 10)
+    assert torch.equal(got, expect)
+    assert len(launcher.plans) == 1
+
+
+def test_fast_launch_leaves_grad_alone(cpu_arch):
+    launcher = fast(_kernel(runtime.generation()))
+    xyz = torch.rand(4, 3, requires_grad=True)
+    out = torch.zeros(4)
+    launcher(out, xyz.detach(), 1.0, 4)
+    launcher(out, xyz, 1.0, 4)
+    assert xyz.grad is None
+    assert torch.allclose(out, 2 * xyz.detach()[:, 1])
