@@ -16,7 +16,7 @@ from ngfx.cli.runtime_flags import start_runtime
 
 __all__ = ["add_arguments", "main", "SUITES", "median_ms", "write_json_atomic"]
 
-SUITES = {"raster": "ngfx.cli.bench_raster"}
+SUITES = {"raster": "ngfx.cli.bench_raster", "splat": "ngfx.cli.bench_splat"}
 
 
 def add_arguments(parser) -> None:
@@ -24,9 +24,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default=None, help="JSON output path (default: bench-out/<suite>.json)")
     parser.add_argument("--repeats", type=int, default=50, help="timed repetitions per case")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions per case")
-    parser.add_argument("--mesh", default=None, help="mesh file (.obj/.ply/... or .npz with vertices, faces)")
-    parser.add_argument("--width", type=int, default=1920)
-    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--mesh", default=None, help="raster: mesh file (.obj/.ply/... or .npz with vertices, faces)")
+    parser.add_argument("--width", type=int, default=1920, help="raster: image width")
+    parser.add_argument("--height", type=int, default=1080, help="raster: image height")
+    from ngfx.cli.bench_splat import add_suite_arguments
+
+    add_suite_arguments(parser)
 
 
 def median_ms(fn, *, repeats: int, warmup: int, sync) -> tuple[float, float]:

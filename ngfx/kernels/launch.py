@@ -6,13 +6,14 @@ tensor argument on CUDA, more than the GPU work of most splatting kernels. `fast
 that once per argument signature (through Taichi's own call path, which also compiles) and afterwards only
 writes the argument slots and launches the cached compiled kernel.
 
-Scope: positional arguments that are float/int scalars or contiguous torch tensors already on the backend's
-device (CUDA tensors on `cuda`, CPU tensors elsewhere except Vulkan, whose device memory torch cannot hand
+Scope: positional arguments that are float/int scalars, small float vectors/matrices given as numpy arrays,
+or contiguous torch tensors already on the backend's device (CUDA tensors on `cuda`, CPU tensors elsewhere except Vulkan, whose device memory torch cannot hand
 over). Anything else - templates, struct or matrix arguments, `.grad` kernels, foreign devices - goes through
 the ordinary Taichi call. The launcher never allocates `tensor.grad` (Taichi's own path zero-fills `.grad`
 of every tensor that requires grad, even for kernels that never read it).
 """
 
+import numpy as np
 import torch
 
 from ngfx.kernels import runtime
@@ -27,6 +28,7 @@ class _Plan:
         ti = runtime.taichi()
         from taichi.lang import impl
         from taichi.types import primitive_types
+        from taichi.lang.matrix import MatrixType
         from taichi.types.ndarray_type import NdarrayType
 
         key = primal.ensure_compiled(*args)
@@ -41,6 +43,9 @@ class _Plan:
                 self.setters.append(("f", (i,), None))
             elif id(needed) in primitive_types.integer_type_ids:
                 self.setters.append(("i", (i,), None))
+            elif isinstance(needed, MatrixType) and (needed.dtype is None  # None: the default float type
+                                                     or needed.dtype in primitive_types.real_types):
+                self.setters.append(("m", (i,), None))  # small float vector / matrix: one slot per entry
             elif isinstance(needed, NdarrayType) and isinstance(value, torch.Tensor):
                 dtype = needed.dtype
                 element_dims = 0 if dtype is None or id(dtype) in primitive_types.type_ids else dtype.ndim
@@ -57,6 +62,9 @@ class _Plan:
                                                       list(shape), 0)
             elif kind == "f":
                 ctx.set_arg_float(index, float(value))
+            elif kind == "m":
+                for k, x in enumerate(value.ravel().tolist()):
+                    ctx.set_struct_arg_float(index + (k,), x)
             else:
                 ctx.set_arg_int(index, int(value))
         self.prog.launch_kernel(self.compiled, ctx)
@@ -78,6 +86,8 @@ class _FastKernel:
                 sig.append((a.dtype, a.dim()))
             elif isinstance(a, (bool, int, float)):
                 sig.append(type(a))
+            elif isinstance(a, np.ndarray) and a.dtype.kind == "f":
+                sig.append(a.shape)
             else:
                 return None
         return (runtime.generation(), *sig)

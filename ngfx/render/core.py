@@ -1,18 +1,21 @@
 """The render core: draw a Scene at (camera, time) by compositing every visible Renderable by depth.
 
 Both front-ends use it: `ngfx render` (headless) and the viewer call `SceneRenderer.render` the same way.
-Representations plug in with `register_renderer(payload_type, factory)`; meshes are registered here,
-Gaussians and fields register from their own packages.
+Representations plug in with `register_renderer(payload_type, factory)`; meshes and Gaussians are
+registered here, fields will register from their own packages.
 """
 
 import numpy as np
 import torch
 
 from ngfx.kernels import runtime
+from ngfx.render.gaussian_renderable import GaussianRenderable
 from ngfx.render.mesh_renderable import MeshRenderable, render_meshes
 from ngfx.scenes.camera import Camera
 from ngfx.scenes.mesh import TriMesh
 from ngfx.scenes.renderable import Light, RenderContext, RenderOutput
+from ngfx.splatting.model import Gaussians3D
+from ngfx.splatting.model4d import Gaussians4D
 
 __all__ = ["SceneRenderer", "composite", "register_renderer"]
 
@@ -25,6 +28,8 @@ def register_renderer(payload_type: type, factory) -> None:
 
 
 register_renderer(TriMesh, MeshRenderable)
+register_renderer(Gaussians3D, GaussianRenderable)
+register_renderer(Gaussians4D, GaussianRenderable)
 
 
 def composite(layers: list[RenderOutput], background, height: int, width: int, device) -> RenderOutput:

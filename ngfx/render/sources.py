@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from ngfx.errors import InputError
+from ngfx.render.gaussian_renderable import is_gaussian_ply
 
-__all__ = ["MESH_SUFFIXES", "load_source", "scene_from_mesh_file"]
+__all__ = ["MESH_SUFFIXES", "load_source", "scene_from_mesh_file", "scene_from_gaussians_file"]
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
 
@@ -20,6 +21,23 @@ def scene_from_mesh_file(path: Path):
             "background": [0.1, 0.1, 0.12]}
     scene = scene_from_dict(data, base_dir=str(path.parent), file=str(path))
     scene.roots[0].payload = mesh
+    return scene
+
+
+def scene_from_gaussians_file(path: Path):
+    """A one-node scene around a 3DGS / 4D Gaussian PLY. Such models mostly come from COLMAP captures, whose
+    world has no up axis; the OpenCV-style -y is the usual one (override with --up). A 4D model's time span
+    becomes the scene's duration."""
+    from ngfx.splatting.ply import load_gaussians
+    from ngfx.scenes.scene_file import scene_from_dict
+
+    model = load_gaussians(path)
+    data = {"nodes": [{"name": path.stem or "gaussians", "type": "gaussians", "path": str(path.resolve())}],
+            "background": [0.0, 0.0, 0.0], "up": [0.0, -1.0, 0.0]}
+    if hasattr(model, "means4"):  # scene time is the model's time; the scene starts at 0
+        data["time"] = {"duration_s": max(0.0, float(model.time_range[1]))}
+    scene = scene_from_dict(data, base_dir=str(path.parent), file=str(path))
+    scene.roots[0].payload = model
     return scene
 
 
@@ -47,6 +65,8 @@ def _load_path(path: Path):
     suffix = path.suffix.lower()
     if suffix == ".json":
         return load_scene(path)
+    if suffix == ".ply" and is_gaussian_ply(path):
+        return scene_from_gaussians_file(path)
     if suffix in MESH_SUFFIXES:
         return scene_from_mesh_file(path)
     raise InputError(f"unsupported scene format '{suffix}'", file=path,

@@ -47,3 +47,33 @@ def test_fast_launch_leaves_grad_alone(cpu_arch):
     launcher(out, xyz, 1.0, 4)
     assert xyz.grad is None
     assert torch.allclose(out, 2 * xyz.detach()[:, 1])
+
+
+@functools.cache
+def _matrix_kernel(generation: int):
+    ti = runtime.taichi()
+
+    @ti.kernel
+    def affine(out: ti.types.ndarray(ti.math.vec3, ndim=1), R: ti.types.matrix(3, 3, ti.f32), t: ti.math.vec3):
+        for i in range(out.shape[0]):
+            out[i] = R @ out[i] + t
+
+    return affine
+
+
+def test_fast_launch_matrix_arguments(cpu_arch):
+    import numpy as np
+
+    kernel = _matrix_kernel(runtime.generation())
+    launcher = fast(kernel)
+    R = np.arange(9.0).reshape(3, 3)
+    t = np.array([1.0, -2.0, 0.5])
+    x = torch.rand(5, 3)
+    expect, got = x.clone(), x.clone()
+    kernel(expect, R, t)
+    launcher(got, R, t)
+    launcher.plans.clear()
+    launcher(got, R, t)  # the first call of a plan goes through Taichi's path; the second is the lean one
+    kernel(expect, R, t)
+    assert len(launcher.plans) == 1 and launcher.plans[next(iter(launcher.plans))] is not False
+    assert torch.allclose(got, expect) and not torch.allclose(got, x)
