@@ -90,7 +90,7 @@ def dynamic_scene(device, n: int = 500_000, width: int = 1352, height: int = 101
     """(c) the issue's shared 4D baseline: means uniform in a 4x4x4 box centred 6 in front of a camera at the
     origin (focal 1100 px, principal point at the centre), time means U[0,1], spatial scales 0.005-0.035,
     time scales 0.05-0.35, random two-quaternion rotations, uniform opacity and colour (SH 0)."""
-    from ngfx.splatting.model import Gaussians4D
+    from ngfx.splatting.model4d import Gaussians4D
 
     g = torch.Generator(device="cpu").manual_seed(seed)
     u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731

@@ -47,14 +47,19 @@ def hardware_vulkan_icds() -> list[str]:
     return [f for f in files if not any(s in os.path.basename(f).lower() for s in _SOFTWARE_VULKAN)]
 
 
-def _probe(arch_name: str) -> bool:
-    """Whether Taichi starts on `arch_name`, tried in a child process so a failing driver cannot hurt us."""
+def _probe(arch_name: str, vulkan_icds: list[str] | None = None) -> bool:
+    """Whether Taichi starts on `arch_name`, tried in a child process so a failing driver cannot hurt us.
+    `vulkan_icds` limits the Vulkan loader to those driver manifests (so a software fallback cannot pass)."""
     code = ("import os,sys;os.environ['ENABLE_TAICHI_HEADER_PRINT']='False';import taichi as ti;"
             f"ti.init(arch=ti.{arch_name},log_level=ti.ERROR);"
             "a=ti.lang.impl.current_cfg().arch;"
             f"sys.exit(0 if a.name==({arch_name!r} if {arch_name!r}!='cpu' else 'x64') else 1)")
     try:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
+        env = dict(os.environ)
+        if vulkan_icds:
+            env["VK_DRIVER_FILES"] = env["VK_ICD_FILENAMES"] = os.pathsep.join(vulkan_icds)
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120,
+                              env=env).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -72,7 +77,11 @@ def choose_arch() -> str:
     ti = taichi()
     if torch.cuda.is_available() and ti._lib.core.with_cuda():
         return "cuda"
-    if hardware_vulkan_icds() and _probe("vulkan"):
+    hardware = hardware_vulkan_icds()
+    # Mesa installs Intel/AMD manifests on machines without those GPUs, and the loader then falls back to
+    # lavapipe: probe with the hardware manifests alone, and keep the loader on them when one works.
+    if hardware and _probe("vulkan", hardware):
+        os.environ["VK_DRIVER_FILES"] = os.environ["VK_ICD_FILENAMES"] = os.pathsep.join(hardware)
         return "vulkan"
     return "cpu"
 

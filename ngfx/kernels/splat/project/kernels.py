@@ -16,6 +16,7 @@ import functools
 import types
 
 from ngfx.kernels import runtime
+from ngfx.kernels.launch import fast
 
 __all__ = ["ALPHA_MIN", "EPS2D", "FOV_MARGIN", "make_project_funcs", "make_project_kernels"]
 
@@ -282,4 +283,4 @@ def make_project_kernels(dtype_name: str, from_covars: bool, generation: int) ->
             out[n_in - 1] = g_opacity
             grad_params[n] = out
 
-    return types.SimpleNamespace(fwd=project_fwd, bwd=project_bwd, n_in=n_in)
+    return types.SimpleNamespace(fwd=fast(project_fwd), bwd=fast(project_bwd), n_in=n_in)

@@ -10,6 +10,7 @@ import functools
 import types
 
 from ngfx.kernels import runtime
+from ngfx.kernels.launch import fast
 from ngfx.kernels.splat.project.kernels import make_project_funcs
 from ngfx.kernels.splat.slice4d.kernels import make_slice_funcs
 
@@ -84,4 +85,4 @@ def make_project4d_kernels(dtype_name: str, generation: int) -> types.SimpleName
                 out[16] = g_opacity
             grad_params[n] = out
 
-    return types.SimpleNamespace(fwd=fwd, bwd=bwd)
+    return types.SimpleNamespace(fwd=fast(fwd), bwd=fast(bwd))

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from ngfx.kernels import runtime
-from ngfx.kernels.launch import fast
 from ngfx.kernels.splat.project.op import Projection
 from ngfx.kernels.splat.project4d.kernels import N_OUT, make_project4d_kernels
 
@@ -28,15 +27,9 @@ class Projection4D:
     visible: torch.Tensor
 
 
-_LAUNCHERS: dict = {}
-
-
 def _kernels(dtype: torch.dtype):
-    key = (dtype, runtime.generation())
-    if key not in _LAUNCHERS:
-        k = make_project4d_kernels("f32" if dtype == torch.float32 else "f64", runtime.generation())
-        _LAUNCHERS[key] = (fast(k.fwd), fast(k.bwd))
-    return _LAUNCHERS[key]
+    k = make_project4d_kernels("f32" if dtype == torch.float32 else "f64", runtime.generation())
+    return k.fwd, k.bwd
 
 
 class _Project4DFunction(torch.autograd.Function):

@@ -17,6 +17,7 @@ import functools
 import types
 
 from ngfx.kernels import runtime
+from ngfx.kernels.launch import fast
 
 __all__ = ["MIN_DISTANCE", "SH_C0", "SH_C1", "SH_C2", "SH_C3", "make_sh_kernels"]
 
@@ -208,4 +209,4 @@ def make_sh_kernels(dtype_name: str, generation: int):
                 zero_coeffs(i, grad_coeffs)
             grad_means4[i] = g
 
-    return types.SimpleNamespace(fwd=fwd, bwd=bwd, fwd_4d=fwd_4d, bwd_4d=bwd_4d)
+    return types.SimpleNamespace(fwd=fast(fwd), bwd=fast(bwd), fwd_4d=fast(fwd_4d), bwd_4d=fast(bwd_4d))

@@ -13,6 +13,7 @@ import functools
 from types import SimpleNamespace
 
 from ngfx.kernels import runtime
+from ngfx.kernels.launch import fast
 
 __all__ = ["COV6", "ROTOR_EPS", "make_slice_funcs", "make_slice_kernels"]
 
@@ -293,4 +294,4 @@ def make_slice_kernels(dtype_name: str, generation: int):
             grad_rotations[i] = g_rot8
             grad_opacities[i] = g_opacity
 
-    return SimpleNamespace(slice_fwd=slice_fwd, slice_bwd=slice_bwd)
+    return SimpleNamespace(slice_fwd=fast(slice_fwd), slice_bwd=fast(slice_bwd))

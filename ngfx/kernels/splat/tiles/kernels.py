@@ -15,6 +15,7 @@ No atomics anywhere (lavapipe drops atomics inside serial inner loops, see the t
 import functools
 
 from ngfx.kernels import runtime
+from ngfx.kernels.launch import fast
 
 __all__ = ["COORD_LIMIT", "make_tiles_kernels"]
 
@@ -92,4 +93,4 @@ def make_tiles_kernels(dtype_name: str, generation: int):
             if last:
                 ranges[tile][1] = p + 1
 
-    return count_tiles, write_keys, tile_ranges
+    return fast(count_tiles), fast(write_keys), fast(tile_ranges)
