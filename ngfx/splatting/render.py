@@ -18,7 +18,7 @@ from ngfx.scenes.camera import Camera
 
 __all__ = ["SplatRender", "render_gaussians", "camera_tensors"]
 
-_OPS = ("project", "project4d", "sh", "tiles", "rasterize")
+_OPS = ("fused", "project", "project4d", "sh", "tiles", "rasterize")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,7 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
     W, H = camera.width, camera.height
     degree = model.sh_degree if sh_degree is None else min(int(sh_degree), model.sh_degree)
     antialiased = model.render_mode == "antialiased"
+    bg = None if background is None else torch.as_tensor(background, dtype=dtype, device=device)
     if is_4d:
         t = float(time if time is not None else (camera.time if camera.time is not None else 0.0))
         p4 = o["project4d"].project_gaussians_4d(model.means4, model.log_scales, model.rotations, model.opacities,
@@ -81,14 +82,16 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
         proj = p4.projection
         colors = o["sh"].eval_sh_4d(p4.means3d, model.sh_coeffs, centre, degree, model.times - t, model.duration,
                                     model.sh_degree_t, visible=p4.visible)
-    else:
-        proj = o["project"].project_gaussians(model.means, model.log_scales, model.quats, model.opacities, T_cw,
-                                              intrinsics, W, H, near=camera.near, far=camera.far,
-                                              antialiased=antialiased)
-        colors = o["sh"].eval_sh(model.means, model.sh_coeffs, centre, degree, visible=(proj.radii > 0).any(dim=1))
-    tiles = o["tiles"].map_to_tiles(proj.means2d, proj.radii, proj.depths, W, H)
-    bg = None if background is None else torch.as_tensor(background, dtype=dtype, device=device)
-    image = o["rasterize"].rasterize_gaussians(proj.means2d, proj.conics, proj.opacities, colors, proj.depths,
-                                               tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
+        tiles = o["tiles"].map_to_tiles(proj.means2d, proj.radii, proj.depths, W, H)
+        image = o["rasterize"].rasterize_gaussians(proj.means2d, proj.conics, proj.opacities, colors, proj.depths,
+                                                   tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
+        means2d, radii = proj.means2d, proj.radii
+    else:  # static: one fused kernel writes the rasterizer's packed rows (project + SH, no concatenation)
+        pre = o["fused"].preprocess_gaussians(model.means, model.log_scales, model.quats, model.opacity_logits,
+                                              model.sh_dc, model.sh_rest, T_cw, intrinsics, W, H, degree=degree,
+                                              near=camera.near, far=camera.far, antialiased=antialiased)
+        tiles = o["tiles"].map_to_tiles(pre.means2d, pre.radii, pre.depths, W, H)
+        image = o["rasterize"].rasterize_packed(pre.rows, tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
+        means2d, radii = pre.means2d, pre.radii
     return SplatRender(rgb=image.features, alpha=image.alpha, depth=image.depth, median_depth=image.median_depth,
-                       means2d=proj.means2d, radii=proj.radii, n_intersections=int(tiles.n_intersections))
+                       means2d=means2d, radii=radii, n_intersections=int(tiles.n_intersections))

@@ -17,7 +17,7 @@ from ngfx.kernels.splat.rasterize.kernels import GEO, TILE, make_forward_kernel
 from ngfx.kernels.splat.rasterize.kernels_bwd import make_backward_kernel
 from ngfx.kernels.splat.rasterize.outputs import SplatImage
 
-__all__ = ["SplatImage", "rasterize_gaussians"]
+__all__ = ["SplatImage", "rasterize_gaussians", "rasterize_packed"]
 
 
 class _RasterizeFunction(torch.autograd.Function):
@@ -124,6 +124,24 @@ def rasterize_gaussians(means2d: torch.Tensor, conics: torch.Tensor, opacities: 
     kernels = _kernels("f32" if means2d.dtype == torch.float32 else "f64", features.shape[1], runtime.arch(),
                        runtime.generation())
     gaussians = torch.cat([means2d, conics, opacities[:, None], features, depths[:, None]], dim=1)
+    outputs = _RasterizeFunction.apply(gaussians.contiguous(), background, tile_ranges.contiguous(),
+                                       point_ids.contiguous(), width, height, kernels)
+    return SplatImage(*outputs)
+
+
+def rasterize_packed(gaussians: torch.Tensor, tile_ranges: torch.Tensor, point_ids: torch.Tensor, width: int,
+                     height: int, *, background: torch.Tensor | None = None) -> SplatImage:
+    """`rasterize_gaussians` on rows already packed as [N, 6 + F + 1]: mean2d, conic, opacity, features,
+    depth (what `fused.preprocess_gaussians` writes), so no per-frame concatenation is needed."""
+    runtime.ensure_init()
+    n_features = gaussians.shape[1] - GEO - 1
+    assert gaussians.ndim == 2 and n_features >= 1, gaussians.shape
+    assert gaussians.dtype in (torch.float32, torch.float64), gaussians.dtype
+    assert tile_ranges.dtype == point_ids.dtype == torch.int32, (tile_ranges.dtype, point_ids.dtype)
+    assert tile_ranges.shape == (_tiles_x(width) * -(-height // TILE), 2), tile_ranges.shape
+    assert background is None or background.shape == (n_features,), background.shape
+    kernels = _kernels("f32" if gaussians.dtype == torch.float32 else "f64", n_features, runtime.arch(),
+                       runtime.generation())
     outputs = _RasterizeFunction.apply(gaussians.contiguous(), background, tile_ranges.contiguous(),
                                        point_ids.contiguous(), width, height, kernels)
     return SplatImage(*outputs)

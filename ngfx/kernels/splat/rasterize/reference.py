@@ -14,7 +14,7 @@ import torch
 from ngfx.kernels.splat.rasterize.kernels import ALPHA_MAX, ALPHA_MIN, T_MIN, TILE
 from ngfx.kernels.splat.rasterize.outputs import SplatImage
 
-__all__ = ["rasterize_gaussians"]
+__all__ = ["rasterize_gaussians", "rasterize_packed"]
 
 
 def _tile_pixels(tile: int, tiles_x: int, width: int, height: int, device):
@@ -81,3 +81,11 @@ def rasterize_gaussians(means2d, conics, opacities, features, depths, tile_range
     return SplatImage(features=color.reshape(*hw, n_features), alpha=alpha.reshape(hw),
                       depth=depth.reshape(hw), median_depth=median.reshape(hw),
                       last_ids=last_ids.to(torch.int32).reshape(hw))
+
+
+def rasterize_packed(gaussians, tile_ranges, point_ids, width: int, height: int, *, background=None) -> SplatImage:
+    """Same signature and outputs as op.rasterize_packed: unpack the rows, then `rasterize_gaussians`."""
+    f = gaussians.shape[1] - 7
+    g = gaussians
+    return rasterize_gaussians(g[:, 0:2], g[:, 2:5], g[:, 5], g[:, 6:6 + f], g[:, 6 + f], tile_ranges, point_ids,
+                               width, height, background=background)

@@ -19,7 +19,7 @@ import types
 from ngfx.kernels import runtime
 from ngfx.kernels.launch import fast
 
-__all__ = ["MIN_DISTANCE", "SH_C0", "SH_C1", "SH_C2", "SH_C3", "make_sh_kernels"]
+__all__ = ["MIN_DISTANCE", "SH_C0", "SH_C1", "SH_C2", "SH_C3", "make_sh_funcs", "make_sh_kernels"]
 
 SH_C0 = 0.28209479177387814
 SH_C1 = 0.4886025119029199
@@ -31,9 +31,9 @@ MIN_DISTANCE = 1e-12
 
 
 @functools.cache
-def make_sh_kernels(dtype_name: str, generation: int):
-    """Namespace of fwd / bwd (3D) and fwd_4d / bwd_4d (4D) kernels for 'f32' or 'f64'."""
-    del generation
+def make_sh_funcs(dtype_name: str) -> types.SimpleNamespace:
+    """Per-Gaussian SH `ti.func`s for 'f32' / 'f64', shared with the fused preprocess kernel:
+    basis(d) -> Y_0..15, basis_vjp(d, a) -> sum_k a_k dY_k/dd, direction(mean, cam) -> (d, r, norm)."""
     ti = runtime.taichi()
     dt = getattr(ti, dtype_name)
     vec3 = ti.types.vector(3, dt)
@@ -85,6 +85,21 @@ def make_sh_kernels(dtype_name: str, generation: int):
         norm = v.norm()
         r = ti.max(norm, dt(MIN_DISTANCE))
         return v / r, r, norm
+
+    return types.SimpleNamespace(basis=basis, basis_vjp=basis_vjp, direction=direction)
+
+
+@functools.cache
+def make_sh_kernels(dtype_name: str, generation: int):
+    """Namespace of fwd / bwd (3D) and fwd_4d / bwd_4d (4D) kernels for 'f32' or 'f64'."""
+    del generation
+    ti = runtime.taichi()
+    dt = getattr(ti, dtype_name)
+    vec3 = ti.types.vector(3, dt)
+    vec16 = ti.types.vector(16, dt)
+
+    f = make_sh_funcs(dtype_name)
+    basis, basis_vjp, direction = f.basis, f.basis_vjp, f.direction
 
     @ti.func
     def load(coeffs: ti.template(), i, row0, nb, c):

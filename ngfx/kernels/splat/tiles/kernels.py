@@ -1,14 +1,13 @@
 """Taichi kernels of tile binning (see reference.py for the method and conventions, REFERENCE 2.3).
 
-Three parallel passes around two torch calls (cumsum, sort), each with few tensor arguments because a
-CUDA launch costs about 15 us per tensor argument:
+Two parallel passes around torch calls (cumsum; sort; searchsorted for the per-tile ranges in op.py), each
+with few tensor arguments:
 1. `count_tiles`: per Gaussian, its tile rectangle and tile count, packed in one [N, 5] int32 row
    (x0, y0, x1, y1, count) so the rectangle is computed once and the key pass reads one tensor.
 2. `write_keys`: per Gaussian, one key per covered tile, key = tile_id << 32 | float32 bits of depth
    (masked to 32 bits, never sign-extended), written row-major over the rectangle from the Gaussian's
    offset; the value is the Gaussian id. Offsets follow id order, so a stable sort keeps equal keys
    (same tile, same depth) in id order.
-3. `tile_ranges`: per sorted key, mark where its tile's run starts and ends (neighbour comparison).
 No atomics anywhere (lavapipe drops atomics inside serial inner loops, see the trimesh kernels).
 """
 
@@ -26,7 +25,7 @@ COORD_LIMIT = float(1 << 40)
 
 @functools.cache
 def make_tiles_kernels(dtype_name: str, generation: int):
-    """(count_tiles, write_keys, tile_ranges) for float32 or float64 ('f32' / 'f64') means and depths."""
+    """(count_tiles, write_keys) for float32 or float64 ('f32' / 'f64') means and depths."""
     del generation
     ti = runtime.taichi()
     dt = getattr(ti, dtype_name)
@@ -76,21 +75,4 @@ def make_tiles_kernels(dtype_name: str, generation: int):
                 keys[start + t] = (ti.cast(tile, ti.i64) << 32) | depth_bits
                 ids[start + t] = i
 
-    @ti.kernel
-    def tile_ranges(keys: ti.types.ndarray(ti.i64, ndim=1),  # [P] sorted
-                    ranges: ti.types.ndarray(ti.math.ivec2, ndim=1)):  # [T] in (zeros) / out: [start, end)
-        n = keys.shape[0]
-        for p in range(n):
-            tile = ti.cast(keys[p] >> 32, ti.i32)
-            # Nested ifs, not `or`: Taichi does not short-circuit by default, so keys[p - 1] would be read.
-            first, last = p == 0, p == n - 1
-            if not first:
-                first = ti.cast(keys[p - 1] >> 32, ti.i32) != tile
-            if not last:
-                last = ti.cast(keys[p + 1] >> 32, ti.i32) != tile
-            if first:
-                ranges[tile][0] = p
-            if last:
-                ranges[tile][1] = p + 1
-
-    return fast(count_tiles), fast(write_keys), fast(tile_ranges)
+    return fast(count_tiles), fast(write_keys)

@@ -65,7 +65,7 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
     runtime.ensure_init()
     tiles_x, tiles_y = _check(means2d, radii, depths, width, height, tile_size)
     dev = means2d.device
-    count_tiles, write_keys, find_ranges = make_tiles_kernels(
+    count_tiles, write_keys = make_tiles_kernels(
         "f32" if means2d.dtype == torch.float32 else "f64", runtime.generation())
     n = means2d.shape[0]
     ranges = torch.zeros((tiles_x * tiles_y, 2), dtype=torch.int32, device=dev)
@@ -87,6 +87,10 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
     write_keys(rects, ends, depths.detach().contiguous(), tiles_x, keys, ids)
     # Stable: keys written in Gaussian-id order keep that order on equal depths (deterministic ties).
     sorted_keys, order = torch.sort(keys, stable=True)
-    find_ranges(sorted_keys, ranges)
+    # Per-tile [start, end) by binary search of the sorted tile ids: a few asynchronous torch ops, cheaper than
+    # a Taichi launch, which waits for the device on CUDA. Empty tiles read (0, 0).
+    edges = torch.searchsorted(sorted_keys >> 32, torch.arange(tiles_x * tiles_y + 1, device=dev))
+    ranges = torch.stack([edges[:-1], edges[1:]], dim=1).to(torch.int32)
+    ranges = ranges * (ranges[:, 1:] > ranges[:, :1])
     return TileMap(point_ids=ids[order], tile_ranges=ranges, tiles_x=tiles_x, tiles_y=tiles_y,
                    n_intersections=total)

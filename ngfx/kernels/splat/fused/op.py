@@ -1,0 +1,91 @@
+"""Public fused preprocess `preprocess_gaussians`: raw 3D Gaussian parameters -> the rasterizer's packed rows.
+
+Equal to sigmoid -> project_gaussians -> eval_sh -> pack (reference.py does exactly that in torch), in one
+Taichi launch each way and with no concatenations, which dominate small frames on the GPU. The renderer
+uses it; the separate ops stay the readable, composable API.
+"""
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from ngfx.kernels import runtime
+from ngfx.kernels.splat.fused.kernels import ROW, make_fused_kernels
+
+__all__ = ["Preprocessed", "preprocess_gaussians", "camera_scalars"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessed:
+    """rows [N, 10]: mean2d (px), conic (a, b, c), opacity, rgb, depth (zeros when culled), the layout of
+    `rasterize_packed`; radii [N, 2] int32, (0, 0) = culled (not differentiable)."""
+
+    rows: torch.Tensor
+    radii: torch.Tensor
+
+    @property
+    def means2d(self):
+        return self.rows[:, 0:2]
+
+    @property
+    def depths(self):
+        return self.rows[:, 9]
+
+
+def camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_sigmas, antialiased):
+    """Host-side kernel arguments: R_cw, t_cw, camera centre (float64 numpy), then the floats and flags."""
+    T = torch.as_tensor(T_camera_world).detach().to("cpu", torch.float64).numpy()
+    assert T.shape == (4, 4), T.shape
+    R, t = np.ascontiguousarray(T[:3, :3]), np.ascontiguousarray(T[:3, 3])
+    fx, fy, cx, cy = (float(v) for v in intrinsics)
+    return (R, t, np.ascontiguousarray(-R.T @ t), fx, fy, cx, cy, float(width), float(height), float(near),
+            float(far), float(radius_sigmas), int(bool(antialiased)))
+
+
+class _Fused3D(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, means, log_scales, quats, opacity_logits, sh_dc, sh_rest, scalars, nb):
+        k = make_fused_kernels("f32" if means.dtype == torch.float32 else "f64", runtime.generation())
+        n, n_rest = means.shape[0], sh_rest.shape[1]
+        inputs = [x.detach() for x in (means, log_scales, quats, opacity_logits, sh_dc)]
+        inputs.append(sh_rest.detach() if n_rest else means.new_zeros((1, 1, 3)))  # Taichi gets no empty arrays
+        rows = means.new_empty((n, ROW))
+        radii = torch.empty((n, 2), dtype=torch.int32, device=means.device)
+        if n:
+            k.fwd3d(*inputs, *scalars, nb, rows, radii)
+        ctx.save_for_backward(*inputs)
+        ctx.scalars, ctx.nb, ctx.n_rest = scalars, nb, n_rest
+        ctx.mark_non_differentiable(radii)
+        return rows, radii
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_rows, grad_radii):
+        inputs = ctx.saved_tensors
+        k = make_fused_kernels("f32" if inputs[0].dtype == torch.float32 else "f64", runtime.generation())
+        grads = [torch.empty_like(x) for x in inputs]
+        if inputs[0].shape[0]:
+            k.bwd3d(*inputs, *ctx.scalars, ctx.nb, ctx.n_rest, grad_rows.contiguous(), *grads)
+        if not ctx.n_rest:  # the kernel saw a dummy: the real sh_rest is [N, 0, 3]
+            grads[-1] = inputs[0].new_zeros((inputs[0].shape[0], 0, 3))
+        return (*grads, None, None)
+
+
+def preprocess_gaussians(means, log_scales, quats, opacity_logits, sh_dc, sh_rest, T_camera_world, intrinsics,
+                         width: int, height: int, *, degree: int, near: float = 0.01, far: float = 1e10,
+                         radius_sigmas: float = 3.0, antialiased: bool = False) -> Preprocessed:
+    """Raw parameters (means [N,3] world, log_scales [N,3], quats [N,4] wxyz, opacity_logits [N],
+    sh_dc [N,1,3], sh_rest [N,K-1,3]) -> packed splat rows for one camera; SH bands up to `degree`
+    (<= the coefficients given). Camera as project_gaussians (OpenCV T_camera_world, read on the host;
+    intrinsics in pixels, centres at +0.5). Differentiable in every parameter tensor."""
+    runtime.ensure_init()
+    n = means.shape[0]
+    assert means.shape == (n, 3) and log_scales.shape == (n, 3) and quats.shape == (n, 4), means.shape
+    assert opacity_logits.shape == (n,) and sh_dc.shape == (n, 1, 3), (opacity_logits.shape, sh_dc.shape)
+    assert sh_rest.ndim == 3 and sh_rest.shape[0] == n and sh_rest.shape[2] == 3, sh_rest.shape
+    assert 0 <= degree <= 3 and (degree + 1) ** 2 <= sh_rest.shape[1] + 1, (degree, sh_rest.shape)
+    scalars = camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_sigmas, antialiased)
+    tensors = [x.contiguous() for x in (means, log_scales, quats, opacity_logits, sh_dc, sh_rest)]
+    rows, radii = _Fused3D.apply(*tensors, scalars, (degree + 1) ** 2)
+    return Preprocessed(rows=rows, radii=radii)

@@ -1,0 +1,75 @@
+"""Fused render preprocess (project + SH in one kernel) against its reference (the separate references)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ngfx.kernels.splat.fused import preprocess_gaussians
+from ngfx.kernels.splat.fused import reference as ref
+from tests.helpers import assert_close
+
+W, H = 20, 14
+INTRINSICS = (18.0, 17.0, 9.7, 7.1)
+
+
+def camera():
+    c, s = math.cos(0.3), math.sin(0.3)
+    T = np.eye(4)
+    T[:3, :3] = [[c, 0, -s], [0, 1, 0], [s, 0, c]]
+    T[:3, 3] = [0.1, 0.2, 3.0]
+    return torch.as_tensor(T)
+
+
+def gaussians(seed: int, n: int, n_rest: int, dtype=torch.float64):
+    """Random Gaussians in view, with one behind the camera, one off-image and one nearly transparent."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    means = r(n, 3) * 0.8
+    means[0, 2], means[1, 0], = -6.0, 12.0
+    logits = r(n) + 1.0
+    logits[2] = -9.0  # opacity below 1/255: culled
+    params = [means, r(n, 3) * 0.3 - 1.6, r(n, 4), logits, r(n, 1, 3) * 0.8, r(n, n_rest, 3) * 0.3]
+    return [x.to(dtype) for x in params]
+
+
+def run(fn, params, degree, **kw):
+    return fn(*params, camera(), INTRINSICS, W, H, degree=degree, **kw)
+
+
+@pytest.mark.parametrize("degree,n_rest", [(3, 15), (1, 15), (0, 0), (2, 8)])
+def test_forward_backward_match_reference(cpu_arch, degree, n_rest):
+    params = [x.requires_grad_() for x in gaussians(degree, 24, n_rest)]
+    out, exp = run(preprocess_gaussians, params, degree), run(ref.preprocess_gaussians, params, degree)
+    assert torch.equal(out.radii, exp.radii)
+    visible = (out.radii > 0).any(1)
+    assert 5 <= int(visible.sum()) < 24 and not visible[:3].any(), visible
+    assert_close(out.rows, exp.rows, rtol=1e-10, atol=1e-12, msg=f"degree {degree}")
+    assert float(out.rows[visible, 6:9].abs().max()) > 0.1  # colours are not empty
+    cot = torch.randn(out.rows.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    names = ("means", "log_scales", "quats", "opacity_logits", "sh_dc", "sh_rest")
+    grads = torch.autograd.grad((out.rows * cot).sum(), params, allow_unused=True)
+    expect = torch.autograd.grad((exp.rows * cot).sum(), params, allow_unused=True)
+    for name, a, b in zip(names, grads, expect):
+        if b is None:
+            assert a is None or float(a.abs().max()) == 0, name
+            continue
+        assert_close(a, b, rtol=1e-8, atol=1e-10, msg=f"degree {degree} grad {name}")
+    if n_rest > (degree + 1) ** 2 - 1:  # bands above `degree` are ignored: zero gradient
+        assert float(grads[5][:, (degree + 1) ** 2 - 1:].abs().max()) == 0
+
+
+def test_float32_and_antialiased(cpu_arch):
+    params = gaussians(4, 24, 15, torch.float32)
+    for aa in (False, True):
+        out = run(preprocess_gaussians, params, 3, antialiased=aa)
+        exp = run(ref.preprocess_gaussians, [x.double() for x in params], 3, antialiased=aa)
+        assert torch.equal(out.radii, exp.radii)
+        assert_close(out.rows.double(), exp.rows, rtol=1e-4, atol=1e-4, msg=f"antialiased {aa}")
+
+
+def test_gradcheck_f64(cpu_arch):
+    params = [x.requires_grad_() for x in gaussians(5, 8, 3)]
+    assert int((run(preprocess_gaussians, params, 1).radii > 0).any(1).sum()) >= 2
+    assert torch.autograd.gradcheck(lambda *p: run(preprocess_gaussians, p, 1).rows, params, eps=1e-6, atol=1e-5)
