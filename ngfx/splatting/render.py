@@ -75,6 +75,7 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
     bg = None if background is None else torch.as_tensor(background, dtype=dtype, device=device)
     if is_4d:
         t = float(time if time is not None else (camera.time if camera.time is not None else 0.0))
+    if is_4d and model.sh_degree_t > 0:  # temporal SH bands: the separate ops (slice + project fused, then SH)
         p4 = o["project4d"].project_gaussians_4d(model.means4, model.log_scales, model.rotations, model.opacities,
                                                  t, T_cw, intrinsics, W, H, rotation=model.rotation,
                                                  min_temporal_weight=min_temporal_weight, near=camera.near,
@@ -86,10 +87,16 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
         image = o["rasterize"].rasterize_gaussians(proj.means2d, proj.conics, proj.opacities, colors, proj.depths,
                                                    tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
         means2d, radii = proj.means2d, proj.radii
-    else:  # static: one fused kernel writes the rasterizer's packed rows (project + SH, no concatenation)
-        pre = o["fused"].preprocess_gaussians(model.means, model.log_scales, model.quats, model.opacity_logits,
-                                              model.sh_dc, model.sh_rest, T_cw, intrinsics, W, H, degree=degree,
-                                              near=camera.near, far=camera.far, antialiased=antialiased)
+    else:  # one fused kernel writes the rasterizer's packed rows (slice +) project + SH, no concatenation
+        if is_4d:
+            pre = o["fused"].preprocess_gaussians_4d(
+                model.means4, model.log_scales, model.rotations, model.opacity_logits, model.sh_dc, model.sh_rest, t,
+                T_cw, intrinsics, W, H, rotation=model.rotation, degree=degree,
+                min_temporal_weight=min_temporal_weight, near=camera.near, far=camera.far, antialiased=antialiased)
+        else:
+            pre = o["fused"].preprocess_gaussians(
+                model.means, model.log_scales, model.quats, model.opacity_logits, model.sh_dc, model.sh_rest, T_cw,
+                intrinsics, W, H, degree=degree, near=camera.near, far=camera.far, antialiased=antialiased)
         tiles = o["tiles"].map_to_tiles(pre.means2d, pre.radii, pre.depths, W, H)
         image = o["rasterize"].rasterize_packed(pre.rows, tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
         means2d, radii = pre.means2d, pre.radii

@@ -73,3 +73,34 @@ def test_gradcheck_f64(cpu_arch):
     params = [x.requires_grad_() for x in gaussians(5, 8, 3)]
     assert int((run(preprocess_gaussians, params, 1).radii > 0).any(1).sum()) >= 2
     assert torch.autograd.gradcheck(lambda *p: run(preprocess_gaussians, p, 1).rows, params, eps=1e-6, atol=1e-5)
+
+
+def gaussians_4d(seed: int, n: int, n_rest: int):
+    """xyzt Gaussians around t = 0.4: some culled in time, one behind the camera."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    means4 = torch.cat([r(n, 3) * 0.8, 0.4 + 0.4 * r(n, 1)], 1)
+    means4[0, 2], means4[1, 3] = -6.0, 9.0
+    log_scales4 = r(n, 4) * 0.3 - 1.4
+    log_scales4[:, 3] += 0.8
+    return [means4, log_scales4, r(n, 8), r(n) + 1.0, r(n, 1, 3) * 0.8, r(n, n_rest, 3) * 0.3]
+
+
+@pytest.mark.parametrize("rotation", ["dualquat", "rotor"])
+def test_4d_forward_backward_match_reference(cpu_arch, rotation):
+    from ngfx.kernels.splat.fused import preprocess_gaussians_4d
+
+    params = [x.requires_grad_() for x in gaussians_4d(3, 24, 3)]
+    kw = dict(rotation=rotation, degree=1)
+    out = preprocess_gaussians_4d(*params, 0.4, camera(), INTRINSICS, W, H, **kw)
+    exp = ref.preprocess_gaussians_4d(*params, 0.4, camera(), INTRINSICS, W, H, **kw)
+    assert torch.equal(out.radii, exp.radii)
+    visible = (out.radii > 0).any(1)
+    assert 4 <= int(visible.sum()) < 24 and not visible[:2].any(), visible
+    assert_close(out.rows, exp.rows, rtol=1e-10, atol=1e-12, msg=rotation)
+    cot = torch.randn(out.rows.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    grads = torch.autograd.grad((out.rows * cot).sum(), params)
+    expect = torch.autograd.grad((exp.rows * cot).sum(), params)
+    for i, (a, b) in enumerate(zip(grads, expect)):
+        assert float(b.abs().max()) > 0, i
+        assert_close(a, b, rtol=1e-8, atol=1e-10, msg=f"{rotation} grad {i}")

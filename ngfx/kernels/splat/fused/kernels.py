@@ -128,4 +128,64 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
             grad_means[n], grad_log_scales[n], grad_quats[n] = g_mean, g_ls, g_q
             grad_logits[n] = g_o * o * (1.0 - o)
 
-    return types.SimpleNamespace(fwd3d=fast(fwd3d), bwd3d=fast(bwd3d))
+    @ti.func
+    def unpack4(means4: ti.template(), log_scales4: ti.template(), rotations: ti.template(), n):
+        m, ls, r = means4[n], log_scales4[n], rotations[n]
+        return m, ls, r
+
+    @ti.kernel
+    def fwd4d(means4: arr(vec4, ndim=1), log_scales4: arr(vec4, ndim=1), rotations: arr(vec8, ndim=1),  # [N]
+              opacity_logits: arr(dt, ndim=1), sh_dc: arr(dt, ndim=3), sh_rest: arr(dt, ndim=3),
+              R_cw: ti.types.matrix(3, 3, dt), t_cw: vec3, cam: vec3,
+              fx: dt, fy: dt, cx: dt, cy: dt, width: dt, height: dt, near: dt, far: dt, radius_sigmas: dt,
+              antialiased: ti.i32, nb: ti.i32, time: dt, is_rotor: ti.i32, min_weight: dt,
+              rows: arr(vrow, ndim=1), radii: arr(ti.math.ivec2, ndim=1)):  # out, as fwd3d
+        for n in range(means4.shape[0]):
+            m4, ls4, r8 = unpack4(means4, log_scales4, rotations, n)
+            o = sigmoid(opacity_logits[n])
+            mean3, cov6, o_t, weight = sl.slice_at(m4, ls4, r8, o, time, is_rotor)
+            row, radius = vrow(0.0), vec2(0.0, 0.0)
+            if weight > min_weight:
+                mean2d, conic, depth, radius, o_out = p.project_cov3(mean3, cov6, o_t, R_cw, t_cw, fx, fy, cx, cy,
+                                                                     width, height, near, far, radius_sigmas,
+                                                                     antialiased)
+                if radius.x > 0 or radius.y > 0:
+                    rgb = rgb_of(mean3, cam, sh_dc, sh_rest, n, nb)
+                    row = vrow(mean2d[0], mean2d[1], conic[0], conic[1], conic[2], o_out, rgb[0], rgb[1], rgb[2],
+                               depth)
+            rows[n], radii[n] = row, ti.cast(radius, ti.i32)
+
+    @ti.kernel
+    def bwd4d(means4: arr(vec4, ndim=1), log_scales4: arr(vec4, ndim=1), rotations: arr(vec8, ndim=1),
+              opacity_logits: arr(dt, ndim=1), sh_dc: arr(dt, ndim=3), sh_rest: arr(dt, ndim=3),
+              R_cw: ti.types.matrix(3, 3, dt), t_cw: vec3, cam: vec3,
+              fx: dt, fy: dt, cx: dt, cy: dt, width: dt, height: dt, near: dt, far: dt, radius_sigmas: dt,
+              antialiased: ti.i32, nb: ti.i32, n_rest: ti.i32, time: dt, is_rotor: ti.i32, min_weight: dt,
+              grad_rows: arr(vrow, ndim=1),
+              grad_means4: arr(vec4, ndim=1), grad_log_scales4: arr(vec4, ndim=1), grad_rotations: arr(vec8, ndim=1),
+              grad_logits: arr(dt, ndim=1), grad_dc: arr(dt, ndim=3), grad_rest: arr(dt, ndim=3)):  # out
+        for n in range(means4.shape[0]):
+            m4, ls4, r8 = unpack4(means4, log_scales4, rotations, n)
+            o = sigmoid(opacity_logits[n])
+            g = grad_rows[n]
+            mean3, cov6, o_t, weight = sl.slice_at(m4, ls4, r8, o, time, is_rotor)
+            g_m4, g_ls4, g_r8, g_o = vec4(0.0), vec4(0.0), vec8(0.0), ti.cast(0.0, dt)
+            visible = False
+            if weight > min_weight:
+                _m, _c, _d, radius, _o = p.project_cov3(mean3, cov6, o_t, R_cw, t_cw, fx, fy, cx, cy, width, height,
+                                                        near, far, radius_sigmas, antialiased)
+                visible = radius.x > 0 or radius.y > 0
+            if visible:
+                g_mean3, g_cov6, g_ot = p.project_cov3_vjp(
+                    mean3, cov6, o_t, R_cw, t_cw, fx, fy, cx, cy, width, height, near, far, radius_sigmas,
+                    antialiased, vec2(g[0], g[1]), vec3(g[2], g[3], g[4]), g[9], g[5])
+                g_mean3 += rgb_vjp(mean3, cam, sh_dc, sh_rest, n, nb, n_rest, vec3(g[6], g[7], g[8]), grad_dc,
+                                   grad_rest)
+                g_m4, g_ls4, g_r8, g_o = sl.slice_at_vjp(m4, ls4, r8, o, time, is_rotor, g_mean3, g_cov6, g_ot,
+                                                         vec3(0.0), min_weight)
+            else:
+                zero_sh_grads(n, n_rest, grad_dc, grad_rest)
+            grad_means4[n], grad_log_scales4[n], grad_rotations[n] = g_m4, g_ls4, g_r8
+            grad_logits[n] = g_o * o * (1.0 - o)
+
+    return types.SimpleNamespace(fwd3d=fast(fwd3d), bwd3d=fast(bwd3d), fwd4d=fast(fwd4d), bwd4d=fast(bwd4d))

@@ -13,7 +13,7 @@ import torch
 from ngfx.kernels import runtime
 from ngfx.kernels.splat.fused.kernels import ROW, make_fused_kernels
 
-__all__ = ["Preprocessed", "preprocess_gaussians", "camera_scalars"]
+__all__ = ["Preprocessed", "preprocess_gaussians", "preprocess_gaussians_4d", "camera_scalars"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,19 +43,21 @@ def camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_
             float(far), float(radius_sigmas), int(bool(antialiased)))
 
 
-class _Fused3D(torch.autograd.Function):
+class _Fused(torch.autograd.Function):
+    """Inputs: 6 parameter tensors, then (kind "3d" | "4d", camera scalars, nb, the 4D scalars)."""
+
     @staticmethod
-    def forward(ctx, means, log_scales, quats, opacity_logits, sh_dc, sh_rest, scalars, nb):
-        k = make_fused_kernels("f32" if means.dtype == torch.float32 else "f64", runtime.generation())
-        n, n_rest = means.shape[0], sh_rest.shape[1]
-        inputs = [x.detach() for x in (means, log_scales, quats, opacity_logits, sh_dc)]
-        inputs.append(sh_rest.detach() if n_rest else means.new_zeros((1, 1, 3)))  # Taichi gets no empty arrays
-        rows = means.new_empty((n, ROW))
-        radii = torch.empty((n, 2), dtype=torch.int32, device=means.device)
+    def forward(ctx, p0, p1, p2, opacity_logits, sh_dc, sh_rest, kind, scalars, nb, tail):
+        k = make_fused_kernels("f32" if p0.dtype == torch.float32 else "f64", runtime.generation())
+        n, n_rest = p0.shape[0], sh_rest.shape[1]
+        inputs = [x.detach() for x in (p0, p1, p2, opacity_logits, sh_dc)]
+        inputs.append(sh_rest.detach() if n_rest else p0.new_zeros((1, 1, 3)))  # Taichi gets no empty arrays
+        rows = p0.new_empty((n, ROW))
+        radii = torch.empty((n, 2), dtype=torch.int32, device=p0.device)
         if n:
-            k.fwd3d(*inputs, *scalars, nb, rows, radii)
+            getattr(k, "fwd" + kind)(*inputs, *scalars, nb, *tail, rows, radii)
         ctx.save_for_backward(*inputs)
-        ctx.scalars, ctx.nb, ctx.n_rest = scalars, nb, n_rest
+        ctx.args = (kind, scalars, nb, n_rest, tail)
         ctx.mark_non_differentiable(radii)
         return rows, radii
 
@@ -63,13 +65,14 @@ class _Fused3D(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_rows, grad_radii):
         inputs = ctx.saved_tensors
+        kind, scalars, nb, n_rest, tail = ctx.args
         k = make_fused_kernels("f32" if inputs[0].dtype == torch.float32 else "f64", runtime.generation())
         grads = [torch.empty_like(x) for x in inputs]
         if inputs[0].shape[0]:
-            k.bwd3d(*inputs, *ctx.scalars, ctx.nb, ctx.n_rest, grad_rows.contiguous(), *grads)
-        if not ctx.n_rest:  # the kernel saw a dummy: the real sh_rest is [N, 0, 3]
+            getattr(k, "bwd" + kind)(*inputs, *scalars, nb, n_rest, *tail, grad_rows.contiguous(), *grads)
+        if not n_rest:  # the kernel saw a dummy: the real sh_rest is [N, 0, 3]
             grads[-1] = inputs[0].new_zeros((inputs[0].shape[0], 0, 3))
-        return (*grads, None, None)
+        return (*grads, None, None, None, None)
 
 
 def preprocess_gaussians(means, log_scales, quats, opacity_logits, sh_dc, sh_rest, T_camera_world, intrinsics,
@@ -87,5 +90,27 @@ def preprocess_gaussians(means, log_scales, quats, opacity_logits, sh_dc, sh_res
     assert 0 <= degree <= 3 and (degree + 1) ** 2 <= sh_rest.shape[1] + 1, (degree, sh_rest.shape)
     scalars = camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_sigmas, antialiased)
     tensors = [x.contiguous() for x in (means, log_scales, quats, opacity_logits, sh_dc, sh_rest)]
-    rows, radii = _Fused3D.apply(*tensors, scalars, (degree + 1) ** 2)
+    rows, radii = _Fused.apply(*tensors, "3d", scalars, (degree + 1) ** 2, ())
+    return Preprocessed(rows=rows, radii=radii)
+
+
+def preprocess_gaussians_4d(means4, log_scales4, rotations, opacity_logits, sh_dc, sh_rest, time: float,
+                            T_camera_world, intrinsics, width: int, height: int, *, rotation: str, degree: int,
+                            min_temporal_weight: float = 0.05, near: float = 0.01, far: float = 1e10,
+                            radius_sigmas: float = 3.0, antialiased: bool = False) -> Preprocessed:
+    """The 4D twin of `preprocess_gaussians`: slice xyzt Gaussians at `time` (slice4d), cull on the temporal
+    weight, project, and colour with spatial SH at the sliced means (no temporal SH bands: use the separate
+    ops for those). means4 [N,4], log_scales4 [N,4], rotations [N,8] ("dualquat" | "rotor")."""
+    runtime.ensure_init()
+    n = means4.shape[0]
+    assert means4.shape == (n, 4) and log_scales4.shape == (n, 4) and rotations.shape == (n, 8), means4.shape
+    assert opacity_logits.shape == (n,) and sh_dc.shape == (n, 1, 3), (opacity_logits.shape, sh_dc.shape)
+    assert sh_rest.ndim == 3 and sh_rest.shape[0] == n and sh_rest.shape[2] == 3, sh_rest.shape
+    assert 0 <= degree <= 3 and (degree + 1) ** 2 <= sh_rest.shape[1] + 1, (degree, sh_rest.shape)
+    if rotation not in ("dualquat", "rotor"):
+        raise ValueError(f"rotation must be 'dualquat' or 'rotor', got {rotation!r}")
+    scalars = camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_sigmas, antialiased)
+    tensors = [x.contiguous() for x in (means4, log_scales4, rotations, opacity_logits, sh_dc, sh_rest)]
+    tail = (float(time), int(rotation == "rotor"), float(min_temporal_weight))
+    rows, radii = _Fused.apply(*tensors, "4d", scalars, (degree + 1) ** 2, tail)
     return Preprocessed(rows=rows, radii=radii)
