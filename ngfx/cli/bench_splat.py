@@ -7,6 +7,7 @@ backward of (image * fixed random cotangent).sum() to every raw parameter. gspla
 packed=True; the faster is the baseline. Parity is PSNR between the two renders on a black background.
 """
 
+import importlib.util
 import math
 
 import torch
@@ -135,6 +136,9 @@ def run(args):
 
     dev = runtime.device()
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    if not args.no_gsplat and (dev.type != "cuda" or importlib.util.find_spec("gsplat") is None):
+        print("gsplat baseline skipped: it needs the cuda backend and `pip install gsplat==1.5.3`", flush=True)
+        args.no_gsplat = True
     s = args.scale
     builders = {
         "a": lambda: (garden_scene(args.garden, dev, s), [None]),

@@ -1,8 +1,10 @@
 """Flag parsing shared by the rendering subcommands (render, view, demo, export)."""
 
+import math
+
 from ngfx.errors import InputError
 
-__all__ = ["parse_rgb", "add_scene_argument", "add_size_arguments"]
+__all__ = ["parse_rgb", "parse_up", "add_scene_argument", "add_size_arguments", "load_scene_argument"]
 
 
 def parse_rgb(text: str | None, flag: str = "--background"):
@@ -26,8 +28,35 @@ def parse_rgb(text: str | None, flag: str = "--background"):
 
 def add_scene_argument(parser) -> None:
     parser.add_argument("scene", metavar="SCENE",
-                        help="a scene .json, a mesh file (.obj .ply .glb .gltf .stl), a folder with scene.json, "
-                             "or 'demo' for the built-in scene")
+                        help="a scene .json, a mesh file (.obj .ply .glb .gltf .stl), a 3DGS / 4D Gaussian .ply, "
+                             "a folder with scene.json, or 'demo' for the built-in scene")
+    parser.add_argument("--up", default=None,
+                        help="world up axis X,Y,Z for orbits and the viewer (default: the scene's; -y for a "
+                             "Gaussian .ply, as COLMAP-based captures are)")
+
+
+def parse_up(text: str | None):
+    """'X,Y,Z' -> a non-zero float triple; None stays None."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not any(values) or not all(map(math.isfinite, values)):
+        raise InputError(f"{text!r} is not a non-zero X,Y,Z vector", field="--up", fix="write e.g. 0,1,0")
+    return values
+
+
+def load_scene_argument(args):
+    """The Scene that SCENE names, with --up applied."""
+    from ngfx.render.sources import load_source
+
+    scene = load_source(args.scene)
+    up = parse_up(getattr(args, "up", None))
+    if up is not None:
+        scene.up = up
+    return scene
 
 
 def add_size_arguments(parser, *, width=None, height=None) -> None:

@@ -1,6 +1,6 @@
 """`ngfx render SCENE --out OUT`: headless frames of a scene to .mp4, .png or a folder of PNGs."""
 
-from ngfx.cli.common import add_scene_argument, add_size_arguments, check_size, parse_rgb
+from ngfx.cli.common import add_scene_argument, add_size_arguments, check_size, load_scene_argument, parse_rgb
 from ngfx.cli.runtime_flags import Stopwatch, start_runtime
 
 __all__ = ["add_arguments", "main"]
@@ -26,11 +26,10 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from ngfx.render.core import SceneRenderer
     from ngfx.render.headless import plan_frames, render_frames
-    from ngfx.render.sources import load_source
 
     check_size(args.width, args.height)
     background = parse_rgb(args.background)
-    scene = load_source(args.scene)
+    scene = load_scene_argument(args)
     frames = args.frames if args.frames is not None else (1 if args.out.lower().endswith(".png") else None)
     trajectory = "spiral" if args.spiral else ("orbit" if args.orbit else "auto")
     plan = plan_frames(scene, camera_path=args.camera_path, trajectory=trajectory,

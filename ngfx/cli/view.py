@@ -1,6 +1,6 @@
 """`ngfx view SCENE`: the desktop viewer over the render core (same SCENE forms as `ngfx render`)."""
 
-from ngfx.cli.common import add_scene_argument, add_size_arguments, check_size, parse_rgb
+from ngfx.cli.common import add_scene_argument, add_size_arguments, check_size, load_scene_argument, parse_rgb
 from ngfx.cli.runtime_flags import start_runtime
 
 __all__ = ["add_arguments", "main", "initial_camera"]
@@ -31,12 +31,11 @@ def initial_camera(scene, width: int, height: int):
 
 def main(args) -> int:
     from ngfx.render.core import SceneRenderer
-    from ngfx.render.sources import load_source
     from ngfx.viewer import run_viewer
 
     check_size(args.width, args.height)
     background = parse_rgb(args.background)
-    scene = load_source(args.scene)
+    scene = load_scene_argument(args)
     start_runtime(args)
     renderer = SceneRenderer(scene)
     camera = initial_camera(scene, args.width, args.height)

@@ -90,7 +90,7 @@ CASES = {
                        ["scene.json", json_error_position(), "fix the JSON syntax"]),
     "unknown_node_type": (lambda p: render_args(scene_file(p, BLOB_CHILD), p),
                           ["scene.json", "'nodes[0].children[0].type'", "'blob'",
-                           "use one of group, light, mesh"]),
+                           "use one of", "group, light, mesh"]),
     "width_zero": (lambda p: render_args("demo", p, "--width", "0"),
                    ["--width", "positive number of pixels", "got 0"]),
     "background_two_numbers": (lambda p: render_args("demo", p, "--background", "1,2"),

@@ -61,3 +61,17 @@ def test_view_4d_ply_screenshot(capfd, tmp_path, plys):
     assert result.code == 0, result.err
     image = read_png(shot)
     assert image.shape == (H, W, 3) and 1.0 - background_fraction(image, (0, 0, 0)) > 0.02
+
+
+def test_bench_splat_smoke(capfd, tmp_path):
+    """The splat suite end to end at toy sizes on the CPU (no gsplat here): a table and a JSON record."""
+    import json
+
+    out = tmp_path / "splat.json"
+    result = run_ngfx(capfd, "bench", "splat", "--cases", "b,c", "--scale", "0.002", "--repeats", "1",
+                      "--warmup", "0", "--out", out)
+    assert result.code == 0, result.err
+    assert "gsplat baseline skipped" in result.out
+    record = json.loads(out.read_text())
+    assert [r["case"] for r in record["rows"]] == ["b", "c", "c", "c"]
+    assert all(r["fwd_ms"] > 0 and r["fb_ms"] > 0 and r["n_intersections"] > 0 for r in record["rows"])

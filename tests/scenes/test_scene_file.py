@@ -125,7 +125,7 @@ BAD = [
     ({"nodes": {"name": "a"}}, "nodes", "must be a list"),
     ([1, 2], None, "JSON object"),
     ({"nodes": [{"type": "group"}]}, "nodes[0].name", "missing 'name'"),
-    ({"nodes": [{"name": "a", "type": "blob"}]}, "nodes[0].type", "unknown node type 'blob'; use one of group, light"),
+    ({"nodes": [{"name": "a", "type": "blob"}]}, "nodes[0].type", "unknown node type 'blob'; use one of"),
     ({"nodes": [{"name": "a", "type": "group"}, {"name": "a", "type": "group"}]}, "nodes[1].name", "used twice"),
     ({"nodes": [{"name": "a/b", "type": "group"}]}, "nodes[0].name", "without '/'"),
     ({"nodes": [{"name": "a", "type": "group", "visible": "yes"}]}, "nodes[0].visible", "true or false"),
