@@ -25,7 +25,7 @@ class _Plan:
     """Argument setters for one argument signature of one kernel, and its compiled code."""
 
     def __init__(self, primal, args):
-        ti = runtime.taichi()
+        runtime.taichi()  # the quiet import, before taichi.lang
         from taichi.lang import impl
         from taichi.types import primitive_types
         from taichi.lang.matrix import MatrixType

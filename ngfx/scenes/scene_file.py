@@ -20,9 +20,9 @@ same files. Files are written to a temporary name in the target folder and renam
 
 import json
 import os
-import secrets
 from pathlib import Path
 
+from ngfx.atomic import write_atomic
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
 from ngfx.scenes.graph import Node, Scene
@@ -191,19 +191,4 @@ def save_scene(scene: Scene, path) -> None:
     except (TypeError, ValueError) as e:
         raise InputError(f"the scene holds a value JSON cannot store ({e})", file=path,
                          fix="node params must be plain JSON values") from None
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as e:
-        raise InputError(f"cannot write in this folder ({e.strerror})", file=path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException as e:  # never leave the temporary file behind, whatever went wrong
-        temporary.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise InputError(f"cannot write the scene file ({e.strerror})", file=path) from None
-        raise
+    write_atomic(path, (text.encode("utf-8"),), what="the scene file")

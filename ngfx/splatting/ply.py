@@ -31,14 +31,13 @@ temporary file in the target folder that is renamed over the target, so no half-
 
 import dataclasses
 import math
-import os
 import re
-import secrets
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ngfx.atomic import write_atomic
 from ngfx.errors import InputError
 from ngfx.splatting.model import RENDER_MODES, Gaussians3D, as_numpy_f32
 from ngfx.splatting.model4d import ROTATIONS_4D, Gaussians4D
@@ -136,24 +135,7 @@ def _comments(model) -> list[str]:
 
 def _write_atomic(path: Path, header: bytes, body: np.ndarray) -> None:
     """Write header + body to a temporary file beside `path`, then rename it over `path`."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as e:
-        raise InputError(f"cannot write in this folder ({e.strerror})", file=path,
-                         fix="check that the folder exists and is writable") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(memoryview(body).cast("B"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException as e:  # never leave the temporary file behind, whatever went wrong
-        temporary.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise InputError(f"cannot write the file ({e.strerror})", file=path) from None
-        raise
+    write_atomic(path, (header, memoryview(body).cast("B")), what="the file")
 
 
 def load_gaussians(path) -> Gaussians3D | Gaussians4D:
