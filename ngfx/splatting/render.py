@@ -97,7 +97,7 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
             pre = o["fused"].preprocess_gaussians(
                 model.means, model.log_scales, model.quats, model.opacity_logits, model.sh_dc, model.sh_rest, T_cw,
                 intrinsics, W, H, degree=degree, near=camera.near, far=camera.far, antialiased=antialiased)
-        tiles = o["tiles"].map_to_tiles(pre.means2d, pre.radii, pre.depths, W, H)
+        tiles = o["tiles"].map_to_tiles(pre.means2d, pre.radii, pre.depths, W, H, rects=pre.rects)
         image = o["rasterize"].rasterize_packed(pre.rows, tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
         means2d, radii = pre.means2d, pre.radii
     return SplatRender(rgb=image.features, alpha=image.alpha, depth=image.depth, median_depth=image.median_depth,

@@ -47,6 +47,13 @@ def test_forward_backward_match_reference(cpu_arch, degree, n_rest):
     assert 5 <= int(visible.sum()) < 24 and not visible[:3].any(), visible
     assert_close(out.rows, exp.rows, rtol=1e-10, atol=1e-12, msg=f"degree {degree}")
     assert float(out.rows.detach()[visible, 6:9].abs().max()) > 0.1  # colours are not empty
+    from ngfx.kernels.splat.tiles import map_to_tiles  # the kernel's tile rectangles = the counting pass's
+
+    with_rects = map_to_tiles(out.means2d, out.radii, out.depths, W, H, rects=out.rects)
+    counted = map_to_tiles(out.means2d, out.radii, out.depths, W, H)
+    assert with_rects.n_intersections == counted.n_intersections > 0
+    assert torch.equal(with_rects.point_ids, counted.point_ids)
+    assert torch.equal(with_rects.tile_ranges, counted.tile_ranges)
     cot = torch.randn(out.rows.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     names = ("means", "log_scales", "quats", "opacity_logits", "sh_dc", "sh_rest")
     grads = torch.autograd.grad((out.rows * cot).sum(), params, allow_unused=True)

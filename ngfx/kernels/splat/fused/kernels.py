@@ -14,10 +14,12 @@ from ngfx.kernels.launch import fast
 from ngfx.kernels.splat.project.kernels import make_project_funcs
 from ngfx.kernels.splat.sh.kernels import MIN_DISTANCE, make_sh_funcs
 from ngfx.kernels.splat.slice4d.kernels import make_slice_funcs
+from ngfx.kernels.splat.tiles.kernels import make_tile_funcs
 
 __all__ = ["ROW", "make_fused_kernels"]
 
 ROW = 10  # mean2d 2, conic 3, opacity 1, rgb 3, depth 1 (the rasterizer's packed layout with F = 3)
+TILE = 16  # tile side of the rectangles written for the tile binning (the rasterizer's tiles)
 
 
 @functools.cache
@@ -28,6 +30,8 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
     dt = getattr(ti, dtype_name)
     p, s, sl = make_project_funcs(dtype_name), make_sh_funcs(dtype_name), make_slice_funcs(dtype_name)
     vec2, vec3, vec4, vec8, vec16, vrow = (ti.types.vector(k, dt) for k in (2, 3, 4, 8, 16, ROW))
+    rect_of = make_tile_funcs(dtype_name)
+    ivec5 = ti.types.vector(5, ti.i32)
     arr = ti.types.ndarray
 
     @ti.func
@@ -85,9 +89,10 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
               sh_dc: arr(dt, ndim=3), sh_rest: arr(dt, ndim=3),  # [N, 1, 3], [N, K - 1 (or dummy), 3]
               R_cw: ti.types.matrix(3, 3, dt), t_cw: vec3, cam: vec3,  # world -> camera; camera centre
               fx: dt, fy: dt, cx: dt, cy: dt, width: dt, height: dt, near: dt, far: dt, radius_sigmas: dt,
-              antialiased: ti.i32, nb: ti.i32,
+              antialiased: ti.i32, nb: ti.i32, tiles_x: ti.i32, tiles_y: ti.i32,
               rows: arr(vrow, ndim=1),  # [N, ROW] out
-              radii: arr(ti.math.ivec2, ndim=1)):  # [N, 2] out, (0, 0) = culled
+              radii: arr(ti.math.ivec2, ndim=1),  # [N, 2] out, (0, 0) = culled
+              rects: arr(ivec5, ndim=1)):  # [N, 5] out: tile rectangle x0, y0, x1, y1 and its tile count
         for n in range(means.shape[0]):
             mean, o = means[n], sigmoid(opacity_logits[n])
             cov6 = p.cov3_from_scale_quat(log_scales[n], quats[n])
@@ -99,7 +104,9 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
                 rgb = rgb_of(mean, cam, sh_dc, sh_rest, n, nb)
                 row = vrow(mean2d[0], mean2d[1], conic[0], conic[1], conic[2], o_out, rgb[0], rgb[1], rgb[2],
                            depth)
-            rows[n], radii[n] = row, ti.cast(radius, ti.i32)
+            r = ti.cast(radius, ti.i32)
+            rows[n], radii[n] = row, r
+            rects[n] = rect_of(vec2(row[0], row[1]), r, TILE, tiles_x, tiles_y)
 
     @ti.kernel
     def bwd3d(means: arr(vec3, ndim=1), log_scales: arr(vec3, ndim=1), quats: arr(vec4, ndim=1),
@@ -138,8 +145,9 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
               opacity_logits: arr(dt, ndim=1), sh_dc: arr(dt, ndim=3), sh_rest: arr(dt, ndim=3),
               R_cw: ti.types.matrix(3, 3, dt), t_cw: vec3, cam: vec3,
               fx: dt, fy: dt, cx: dt, cy: dt, width: dt, height: dt, near: dt, far: dt, radius_sigmas: dt,
-              antialiased: ti.i32, nb: ti.i32, time: dt, is_rotor: ti.i32, min_weight: dt,
-              rows: arr(vrow, ndim=1), radii: arr(ti.math.ivec2, ndim=1)):  # out, as fwd3d
+              antialiased: ti.i32, nb: ti.i32, tiles_x: ti.i32, tiles_y: ti.i32, time: dt, is_rotor: ti.i32,
+              min_weight: dt,
+              rows: arr(vrow, ndim=1), radii: arr(ti.math.ivec2, ndim=1), rects: arr(ivec5, ndim=1)):  # as fwd3d
         for n in range(means4.shape[0]):
             m4, ls4, r8 = unpack4(means4, log_scales4, rotations, n)
             o = sigmoid(opacity_logits[n])
@@ -153,7 +161,9 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
                     rgb = rgb_of(mean3, cam, sh_dc, sh_rest, n, nb)
                     row = vrow(mean2d[0], mean2d[1], conic[0], conic[1], conic[2], o_out, rgb[0], rgb[1], rgb[2],
                                depth)
-            rows[n], radii[n] = row, ti.cast(radius, ti.i32)
+            r = ti.cast(radius, ti.i32)
+            rows[n], radii[n] = row, r
+            rects[n] = rect_of(vec2(row[0], row[1]), r, TILE, tiles_x, tiles_y)
 
     @ti.kernel
     def bwd4d(means4: arr(vec4, ndim=1), log_scales4: arr(vec4, ndim=1), rotations: arr(vec8, ndim=1),

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ngfx.kernels import runtime
-from ngfx.kernels.splat.fused.kernels import ROW, make_fused_kernels
+from ngfx.kernels.splat.fused.kernels import ROW, TILE, make_fused_kernels
 
 __all__ = ["Preprocessed", "preprocess_gaussians", "preprocess_gaussians_4d", "camera_scalars"]
 
@@ -19,10 +19,12 @@ __all__ = ["Preprocessed", "preprocess_gaussians", "preprocess_gaussians_4d", "c
 @dataclasses.dataclass(frozen=True)
 class Preprocessed:
     """rows [N, 10]: mean2d (px), conic (a, b, c), opacity, rgb, depth (zeros when culled), the layout of
-    `rasterize_packed`; radii [N, 2] int32, (0, 0) = culled (not differentiable)."""
+    `rasterize_packed`; radii [N, 2] int32, (0, 0) = culled (not differentiable); rects: the tile
+    rectangles of the kernel path (None from the reference), so the binning skips its counting pass."""
 
     rows: torch.Tensor
     radii: torch.Tensor
+    rects: torch.Tensor | None = None  # [N, 5] int32 16-px tile rectangles + counts, for tiles.map_to_tiles
 
     @property
     def means2d(self):
@@ -43,27 +45,32 @@ def camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_
             float(far), float(radius_sigmas), int(bool(antialiased)))
 
 
+def _tile_grid(width: int, height: int) -> tuple[int, int]:
+    return -(-int(width) // TILE), -(-int(height) // TILE)
+
+
 class _Fused(torch.autograd.Function):
     """Inputs: 6 parameter tensors, then (kind "3d" | "4d", camera scalars, nb, the 4D scalars)."""
 
     @staticmethod
-    def forward(ctx, p0, p1, p2, opacity_logits, sh_dc, sh_rest, kind, scalars, nb, tail):
+    def forward(ctx, p0, p1, p2, opacity_logits, sh_dc, sh_rest, kind, scalars, nb, tail, tiles):
         k = make_fused_kernels("f32" if p0.dtype == torch.float32 else "f64", runtime.generation())
         n, n_rest = p0.shape[0], sh_rest.shape[1]
         inputs = [x.detach() for x in (p0, p1, p2, opacity_logits, sh_dc)]
         inputs.append(sh_rest.detach() if n_rest else p0.new_zeros((1, 1, 3)))  # Taichi gets no empty arrays
         rows = p0.new_empty((n, ROW))
         radii = torch.empty((n, 2), dtype=torch.int32, device=p0.device)
+        rects = torch.empty((n, 5), dtype=torch.int32, device=p0.device)
         if n:
-            getattr(k, "fwd" + kind)(*inputs, *scalars, nb, *tail, rows, radii)
+            getattr(k, "fwd" + kind)(*inputs, *scalars, nb, *tiles, *tail, rows, radii, rects)
         ctx.save_for_backward(*inputs)
         ctx.args = (kind, scalars, nb, n_rest, tail)
-        ctx.mark_non_differentiable(radii)
-        return rows, radii
+        ctx.mark_non_differentiable(radii, rects)
+        return rows, radii, rects
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_rows, grad_radii):
+    def backward(ctx, grad_rows, grad_radii, grad_rects):
         inputs = ctx.saved_tensors
         kind, scalars, nb, n_rest, tail = ctx.args
         k = make_fused_kernels("f32" if inputs[0].dtype == torch.float32 else "f64", runtime.generation())
@@ -72,7 +79,7 @@ class _Fused(torch.autograd.Function):
             getattr(k, "bwd" + kind)(*inputs, *scalars, nb, n_rest, *tail, grad_rows.contiguous(), *grads)
         if not n_rest:  # the kernel saw a dummy: the real sh_rest is [N, 0, 3]
             grads[-1] = inputs[0].new_zeros((inputs[0].shape[0], 0, 3))
-        return (*grads, None, None, None, None)
+        return (*grads, None, None, None, None, None)
 
 
 def preprocess_gaussians(means, log_scales, quats, opacity_logits, sh_dc, sh_rest, T_camera_world, intrinsics,
@@ -90,8 +97,8 @@ def preprocess_gaussians(means, log_scales, quats, opacity_logits, sh_dc, sh_res
     assert 0 <= degree <= 3 and (degree + 1) ** 2 <= sh_rest.shape[1] + 1, (degree, sh_rest.shape)
     scalars = camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_sigmas, antialiased)
     tensors = [x.contiguous() for x in (means, log_scales, quats, opacity_logits, sh_dc, sh_rest)]
-    rows, radii = _Fused.apply(*tensors, "3d", scalars, (degree + 1) ** 2, ())
-    return Preprocessed(rows=rows, radii=radii)
+    rows, radii, rects = _Fused.apply(*tensors, "3d", scalars, (degree + 1) ** 2, (), _tile_grid(width, height))
+    return Preprocessed(rows=rows, radii=radii, rects=rects)
 
 
 def preprocess_gaussians_4d(means4, log_scales4, rotations, opacity_logits, sh_dc, sh_rest, time: float,
@@ -112,5 +119,5 @@ def preprocess_gaussians_4d(means4, log_scales4, rotations, opacity_logits, sh_d
     scalars = camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_sigmas, antialiased)
     tensors = [x.contiguous() for x in (means4, log_scales4, rotations, opacity_logits, sh_dc, sh_rest)]
     tail = (float(time), int(rotation == "rotor"), float(min_temporal_weight))
-    rows, radii = _Fused.apply(*tensors, "4d", scalars, (degree + 1) ** 2, tail)
-    return Preprocessed(rows=rows, radii=radii)
+    rows, radii, rects = _Fused.apply(*tensors, "4d", scalars, (degree + 1) ** 2, tail, _tile_grid(width, height))
+    return Preprocessed(rows=rows, radii=radii, rects=rects)

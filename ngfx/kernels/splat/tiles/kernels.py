@@ -16,7 +16,7 @@ import functools
 from ngfx.kernels import runtime
 from ngfx.kernels.launch import fast
 
-__all__ = ["COORD_LIMIT", "make_tiles_kernels"]
+__all__ = ["COORD_LIMIT", "make_tile_funcs", "make_tiles_kernels"]
 
 # Means are clamped to +-COORD_LIMIT pixels before the integer rectangle maths, so it runs in int64
 # without overflow for any finite input; an image is far smaller, so the clamp never changes a rectangle.
@@ -24,12 +24,11 @@ COORD_LIMIT = float(1 << 40)
 
 
 @functools.cache
-def make_tiles_kernels(dtype_name: str, generation: int):
-    """(count_tiles, write_keys) for float32 or float64 ('f32' / 'f64') means and depths."""
-    del generation
+def make_tile_funcs(dtype_name: str):
+    """`rect_of(mean2d, radius, tile_size, tiles_x, tiles_y) -> (x0, y0, x1, y1, count)` as a ti.func, shared
+    with the fused preprocess kernel (which writes the rectangles itself and saves the count pass)."""
     ti = runtime.taichi()
     dt = getattr(ti, dtype_name)
-    vec2 = ti.types.vector(2, dt)
     ivec5 = ti.types.vector(5, ti.i32)
 
     @ti.func
@@ -44,19 +43,35 @@ def make_tiles_kernels(dtype_name: str, generation: int):
         hi = ti.min(ti.max(fm + r + tile_size - 1, 0), limit) // tile_size
         return ti.cast(lo, ti.i32), ti.cast(hi, ti.i32)
 
+    @ti.func
+    def rect_of(mean2d, radius, tile_size: ti.i32, tiles_x: ti.i32, tiles_y: ti.i32):
+        x0, x1 = axis_range(mean2d[0], radius[0], tile_size, tiles_x)
+        y0, y1 = axis_range(mean2d[1], radius[1], tile_size, tiles_y)
+        count = ti.max(x1 - x0, 0) * ti.max(y1 - y0, 0)
+        if radius[0] <= 0 or radius[1] <= 0:
+            count = 0
+        return ivec5(x0, y0, x1, y1, count)
+
+    return rect_of
+
+
+@functools.cache
+def make_tiles_kernels(dtype_name: str, generation: int):
+    """(count_tiles, write_keys) for float32 or float64 ('f32' / 'f64') means and depths."""
+    del generation
+    ti = runtime.taichi()
+    dt = getattr(ti, dtype_name)
+    vec2 = ti.types.vector(2, dt)
+    ivec5 = ti.types.vector(5, ti.i32)
+    rect_of = make_tile_funcs(dtype_name)
+
     @ti.kernel
     def count_tiles(means2d: ti.types.ndarray(vec2, ndim=1),  # [N] pixels, centres at +0.5
                     radii: ti.types.ndarray(ti.math.ivec2, ndim=1),  # [N] pixels per axis, 0 = culled
                     tile_size: ti.i32, tiles_x: ti.i32, tiles_y: ti.i32,
                     rects: ti.types.ndarray(ivec5, ndim=1)):  # [N] out: x0, y0, x1, y1, tile count
         for i in range(means2d.shape[0]):
-            r = radii[i]
-            x0, x1 = axis_range(means2d[i][0], r[0], tile_size, tiles_x)
-            y0, y1 = axis_range(means2d[i][1], r[1], tile_size, tiles_y)
-            count = ti.max(x1 - x0, 0) * ti.max(y1 - y0, 0)
-            if r[0] <= 0 or r[1] <= 0:
-                count = 0
-            rects[i] = ti.Vector([x0, y0, x1, y1, count])
+            rects[i] = rect_of(means2d[i], radii[i], tile_size, tiles_x, tiles_y)
 
     @ti.kernel
     def write_keys(rects: ti.types.ndarray(ivec5, ndim=1),  # [N] from count_tiles

@@ -12,7 +12,7 @@ import torch
 from ngfx.kernels import runtime
 from ngfx.kernels.splat.tiles.kernels import make_tiles_kernels
 
-__all__ = ["TileMap", "map_to_tiles", "tile_grid"]
+__all__ = ["sort_keys", "TileMap", "map_to_tiles", "tile_grid"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +51,29 @@ def _check(means2d, radii, depths, width, height, tile_size):
     return tiles_x, tiles_y
 
 
+NARROW_SORT_MIN = 1 << 20  # from this many keys the two narrow sorts below beat one 64-bit sort
+
+
+def sort_keys(keys: torch.Tensor, n_tiles: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stable sort of tile << 32 | depth-bits keys -> (tile id of each sorted key, permutation).
+
+    torch.sort radix-sorts all 64 bits (8 passes of 16 bytes per key with its int64 index). For long lists
+    two stable sorts on narrow keys move about half the bytes: the 32 depth bits as int32 (4 passes; the sign
+    bit flipped so the unsigned order survives), then the tile ids as int16 (2 passes). Same order: by tile,
+    then depth bits, then position (Gaussian id order).
+    """
+    if keys.numel() < NARROW_SORT_MIN or n_tiles > 2**15:
+        sorted_keys, order = torch.sort(keys, stable=True)
+        return sorted_keys >> 32, order
+    depth = ((keys & 0xFFFFFFFF) ^ 0x80000000).to(torch.int32)  # wraps to the signed order of the unsigned bits
+    _, by_depth = torch.sort(depth, stable=True)
+    tiles = (keys >> 32).to(torch.int16)[by_depth]
+    sorted_tiles, by_tile = torch.sort(tiles, stable=True)
+    return sorted_tiles, by_depth[by_tile]
+
+
 def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tensor, width: int, height: int, *,
-                 tile_size: int = 16) -> TileMap:
+                 tile_size: int = 16, rects: torch.Tensor | None = None) -> TileMap:
     """Bin projected Gaussians into screen tiles and sort each tile's list front to back (REFERENCE 2.3).
 
     means2d: [N, 2] pixels; radii: [N, 2] int (pixels per axis; a Gaussian with a radius <= 0 on either
@@ -61,6 +82,8 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
     float32 bits of the depth, which order like the values for positive depths; negative depths (never
     produced by projection) sort after every positive one, without error. Means must be finite where the
     radii are positive. One host read (the intersection count, to allocate) per call.
+    rects: [N, 5] int32 (x0, y0, x1, y1, count) already computed for these means and radii with
+    `kernels.make_tile_funcs` (the fused preprocess writes them), which skips the counting pass.
     """
     runtime.ensure_init()
     tiles_x, tiles_y = _check(means2d, radii, depths, width, height, tile_size)
@@ -71,11 +94,13 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
     ranges = torch.zeros((tiles_x * tiles_y, 2), dtype=torch.int32, device=dev)
     total = 0
     if n:
-        rects = torch.empty((n, 5), dtype=torch.int32, device=dev)
-        # Detached: Taichi gives every tensor argument that requires grad a zero .grad (an allocation, and a
-        # side effect on the caller's tensors), and tile binning is not differentiable anyway.
-        count_tiles(means2d.detach().contiguous(), radii.to(torch.int32).contiguous(), tile_size, tiles_x, tiles_y,
-                    rects)
+        if rects is None:
+            rects = torch.empty((n, 5), dtype=torch.int32, device=dev)
+            # Detached: Taichi gives every tensor argument that requires grad a zero .grad (an allocation, and
+            # a side effect on the caller's tensors), and tile binning is not differentiable anyway.
+            count_tiles(means2d.detach().contiguous(), radii.to(torch.int32).contiguous(), tile_size, tiles_x,
+                        tiles_y, rects)
+        assert rects.shape == (n, 5) and rects.dtype == torch.int32, (rects.shape, rects.dtype)
         ends = torch.cumsum(rects[:, 4], 0, dtype=torch.int64)
         total = int(ends[-1])  # the one host read: the size of the key buffer
     assert total < 2**31, total  # point_ids and tile_ranges are int32
@@ -86,10 +111,11 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
     ids = torch.empty((total,), dtype=torch.int32, device=dev)
     write_keys(rects, ends, depths.detach().contiguous(), tiles_x, keys, ids)
     # Stable: keys written in Gaussian-id order keep that order on equal depths (deterministic ties).
-    sorted_keys, order = torch.sort(keys, stable=True)
+    sorted_tiles, order = sort_keys(keys, tiles_x * tiles_y)
     # Per-tile [start, end) by binary search of the sorted tile ids: a few asynchronous torch ops, cheaper than
     # a Taichi launch, which waits for the device on CUDA. Empty tiles read (0, 0).
-    edges = torch.searchsorted(sorted_keys >> 32, torch.arange(tiles_x * tiles_y + 1, device=dev))
+    edges = torch.searchsorted(sorted_tiles, torch.arange(tiles_x * tiles_y + 1, device=dev,
+                                                          dtype=sorted_tiles.dtype))
     ranges = torch.stack([edges[:-1], edges[1:]], dim=1).to(torch.int32)
     ranges = ranges * (ranges[:, 1:] > ranges[:, :1])
     return TileMap(point_ids=ids[order], tile_ranges=ranges, tiles_x=tiles_x, tiles_y=tiles_y,

@@ -34,8 +34,11 @@ def tile_rects(means2d, radii, width: int, height: int, tile_size: int = 16) -> 
     return torch.stack([x0, y0, x1, y1], dim=1)
 
 
-def map_to_tiles(means2d, radii, depths, width: int, height: int, *, tile_size: int = 16) -> TileMap:
-    """Sorted (tile, depth, id) intersections and per-tile [start, end) ranges, by brute force."""
+def map_to_tiles(means2d, radii, depths, width: int, height: int, *, tile_size: int = 16,
+                 rects=None) -> TileMap:
+    """Sorted (tile, depth, id) intersections and per-tile [start, end) ranges, by brute force.
+    `rects` (the kernel path's precomputed rectangles) is accepted and ignored: they are recomputed here."""
+    del rects
     tiles_x, tiles_y = tile_grid(width, height, tile_size)
     dev = means2d.device
     rects = tile_rects(means2d, radii, width, height, tile_size).cpu()
