@@ -146,24 +146,3 @@ def test_inputs_requiring_grad_are_left_alone(cpu_arch):
     depths.requires_grad_(True)
     out = map_to_tiles(means2d, radii, depths, W, H)
     assert out.n_intersections > 0 and means2d.grad is None and depths.grad is None
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_narrow_two_pass_sort_equals_the_64_bit_sort(monkeypatch, seed):
-    """The two-sort path for long lists orders exactly like one stable 64-bit sort, ties and negative depths
-    included (forced on here by lowering its threshold)."""
-    from ngfx.kernels.splat.tiles import op
-
-    g = torch.Generator().manual_seed(seed)
-    n = 5000
-    tiles = torch.randint(0, 300, (n,), generator=g)
-    depths = torch.randn(n, generator=g, dtype=torch.float32).abs() * 10
-    depths[:500] = depths[500:1000]  # equal depths: ties must keep key order
-    depths[1000:1100] *= -1  # negative depths: their bits sort after every positive depth
-    bits = depths.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
-    keys = (tiles << 32) | bits
-    expect_keys, expect_order = torch.sort(keys, stable=True)
-    monkeypatch.setattr(op, "NARROW_SORT_MIN", 0)
-    sorted_tiles, order = op.sort_keys(keys, 300)
-    assert torch.equal(order, expect_order), f"seed {seed}"
-    assert torch.equal(sorted_tiles.long(), expect_keys >> 32)

@@ -12,7 +12,7 @@ import torch
 from ngfx.kernels import runtime
 from ngfx.kernels.splat.tiles.kernels import make_tiles_kernels
 
-__all__ = ["sort_keys", "TileMap", "map_to_tiles", "tile_grid"]
+__all__ = ["TileMap", "map_to_tiles", "tile_grid"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,27 +49,6 @@ def _check(means2d, radii, depths, width, height, tile_size):
     tiles_x, tiles_y = tile_grid(width, height, tile_size)
     assert tiles_x * tiles_y < 2**31, (tiles_x, tiles_y)  # tile ids live in the top 32 bits of the keys
     return tiles_x, tiles_y
-
-
-NARROW_SORT_MIN = 1 << 20  # from this many keys the two narrow sorts below beat one 64-bit sort
-
-
-def sort_keys(keys: torch.Tensor, n_tiles: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stable sort of tile << 32 | depth-bits keys -> (tile id of each sorted key, permutation).
-
-    torch.sort radix-sorts all 64 bits (8 passes of 16 bytes per key with its int64 index). For long lists
-    two stable sorts on narrow keys move about half the bytes: the 32 depth bits as int32 (4 passes; the sign
-    bit flipped so the unsigned order survives), then the tile ids as int16 (2 passes). Same order: by tile,
-    then depth bits, then position (Gaussian id order).
-    """
-    if keys.numel() < NARROW_SORT_MIN or n_tiles > 2**15:
-        sorted_keys, order = torch.sort(keys, stable=True)
-        return sorted_keys >> 32, order
-    depth = ((keys & 0xFFFFFFFF) ^ 0x80000000).to(torch.int32)  # wraps to the signed order of the unsigned bits
-    _, by_depth = torch.sort(depth, stable=True)
-    tiles = (keys >> 32).to(torch.int16)[by_depth]
-    sorted_tiles, by_tile = torch.sort(tiles, stable=True)
-    return sorted_tiles, by_depth[by_tile]
 
 
 def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tensor, width: int, height: int, *,
@@ -111,7 +90,8 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
     ids = torch.empty((total,), dtype=torch.int32, device=dev)
     write_keys(rects, ends, depths.detach().contiguous(), tiles_x, keys, ids)
     # Stable: keys written in Gaussian-id order keep that order on equal depths (deterministic ties).
-    sorted_tiles, order = sort_keys(keys, tiles_x * tiles_y)
+    sorted_keys, order = torch.sort(keys, stable=True)
+    sorted_tiles = sorted_keys >> 32
     # Per-tile [start, end) by binary search of the sorted tile ids: a few asynchronous torch ops, cheaper than
     # a Taichi launch, which waits for the device on CUDA. Empty tiles read (0, 0).
     edges = torch.searchsorted(sorted_tiles, torch.arange(tiles_x * tiles_y + 1, device=dev,
