@@ -52,7 +52,7 @@ def camera_tensors(camera: Camera, device, dtype=torch.float32):
     """(T_camera_world [4,4] float64 on the CPU (the projection reads it on the host, so a device copy would
     only cost a sync), camera centre in the model frame [3] on `device`)."""
     T = torch.as_tensor(camera.T_camera_world, dtype=torch.float64)
-    centre = -T[:3, :3].T @ T[:3, 3]
+    centre = torch.linalg.solve(T[:3, :3], -T[:3, 3])  # not R^T: a scene node may scale
     return T, centre.to(device=device, dtype=dtype)
 
 

@@ -128,3 +128,23 @@ def test_4d_with_temporal_sh_matches_reference():
     assert_close(out.rgb, ref.rgb, rtol=1e-9, atol=1e-10)
     still = render_gaussians(dataclasses.replace(model, sh_rest=torch.zeros_like(model.sh_rest)), cam, time=0.6)
     assert (still.rgb - out.rgb).abs().max() > 0.01  # the temporal band changes colours
+
+
+def test_scaled_node_equals_scaled_model():
+    """A node scale acts on the Gaussians like scaling their means and sizes (view-dependent SH included)."""
+    import dataclasses
+    import math
+
+    from ngfx.scenes.graph import Scene
+    from ngfx.scenes.nodes import Node
+    from ngfx.scenes.transforms import Transform
+
+    model = shell_gaussians(200, radius=0.5, sh_degree=3)
+    model = dataclasses.replace(model, sh_rest=model.sh_rest * 6)  # strong view dependence
+    node = Node("shell", "gaussians", payload=model, transform=Transform(scale=(2.0, 2.0, 2.0)))
+    cam = front_camera(distance=4.0)
+    via_node = SceneRenderer(Scene([node], background=(0, 0, 0))).render(cam, 0.0)
+    scaled = dataclasses.replace(model, means=model.means * 2, log_scales=model.log_scales + math.log(2.0))
+    direct = render_gaussians(scaled, cam)
+    assert direct.alpha.max() > 0.5
+    assert_close(via_node.rgb, direct.rgb, atol=2e-4, rtol=1e-3)

@@ -41,7 +41,7 @@ def camera_scalars(T_camera_world, intrinsics, width, height, near, far, radius_
     assert T.shape == (4, 4), T.shape
     R, t = np.ascontiguousarray(T[:3, :3]), np.ascontiguousarray(T[:3, 3])
     fx, fy, cx, cy = (float(v) for v in intrinsics)
-    return (R, t, np.ascontiguousarray(-R.T @ t), fx, fy, cx, cy, float(width), float(height), float(near),
+    return (R, t, np.ascontiguousarray(np.linalg.solve(R, -t)), fx, fy, cx, cy, float(width), float(height), float(near),
             float(far), float(radius_sigmas), int(bool(antialiased)))
 
 

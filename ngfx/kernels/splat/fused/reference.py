@@ -18,7 +18,7 @@ def preprocess_gaussians(means, log_scales, quats, opacity_logits, sh_dc, sh_res
                                          intrinsics, width, height, near=near, far=far,
                                          radius_sigmas=radius_sigmas, antialiased=antialiased)
     T = torch.as_tensor(T_camera_world, dtype=torch.float64)
-    centre = (-T[:3, :3].T @ T[:3, 3]).to(means)
+    centre = torch.linalg.solve(T[:3, :3], -T[:3, 3]).to(means)  # R may hold a node's scale
     visible = (proj.radii > 0).any(dim=1)
     rgb = sh_ref.eval_sh(means, torch.cat([sh_dc, sh_rest], 1), centre, degree, visible=visible)
     rows = torch.cat([proj.means2d, proj.conics, proj.opacities[:, None], rgb, proj.depths[:, None]], dim=1)
@@ -36,7 +36,7 @@ def preprocess_gaussians_4d(means4, log_scales4, rotations, opacity_logits, sh_d
                                             radius_sigmas=radius_sigmas, antialiased=antialiased)
     proj = p4.projection
     T = torch.as_tensor(T_camera_world, dtype=torch.float64)
-    centre = (-T[:3, :3].T @ T[:3, 3]).to(means4)
+    centre = torch.linalg.solve(T[:3, :3], -T[:3, 3]).to(means4)
     rgb = sh_ref.eval_sh(p4.means3d, torch.cat([sh_dc, sh_rest], 1), centre, degree, visible=p4.visible)
     rows = torch.cat([proj.means2d, proj.conics, proj.opacities[:, None], rgb, proj.depths[:, None]], dim=1)
     return Preprocessed(rows=rows, radii=proj.radii)
