@@ -27,8 +27,9 @@ class SplatRender:
 
     rgb [H,W,3] premultiplied (background added only where `background` was given); alpha [H,W];
     depth [H,W] expected camera z of the blend (0 where alpha is 0); median_depth [H,W];
-    means2d [N,2] pixel positions (retain_grad() on it gives the densification signal); radii [N,2] int32
-    (0 = culled); n_intersections: (Gaussian, tile) pairs this frame.
+    means2d [N,2] pixel positions: may be a view into the rasterizer's packed rows, so read its gradient
+    (the densification signal) with `strategy.retain_grad_means2d` / `strategy.read_grad_means2d`;
+    radii [N,2] int32 (0 = culled); n_intersections: (Gaussian, tile) pairs this frame.
     """
 
     rgb: torch.Tensor

@@ -1,0 +1,72 @@
+"""What every capture loader returns: frames (image file + Camera in ngfx's OpenCV convention + split, time,
+mask, distortion) and optional initial points. Pixels are read later, on demand (`images.py`).
+
+Conventions (ngfx/scenes/camera.py is the one page): `Camera.T_camera_world` is OpenCV world-to-camera, K in
+pixels with pixel centres at +0.5, sized for the image file `image_path` names (an `images_N/` file when the
+loader picked a pre-downscaled folder, else the full-resolution file). Loaders
+convert from their format at load time and nowhere else. `Camera.time` is the frame's time in seconds
+(dynamic captures) or None (static). Distortion, where a format has it, is the OpenCV model
+(k1, k2, p1, p2, k3, k4) on the frame; images are undistorted once when read, and the returned Camera is
+then the pinhole camera of the undistorted image.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ngfx.scenes.camera import Camera
+
+__all__ = ["Capture", "CaptureFrame", "LoadOptions", "SPLITS"]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureFrame:
+    """One view: the image file, its camera, the split it belongs to, and what else the format gives."""
+
+    image_path: Path
+    camera: Camera  # OpenCV world-to-camera, K for the file image_path names; camera.time set when dynamic
+    split: str = "train"  # one of SPLITS
+    mask_path: Path | None = None  # foreground mask image (white = foreground), same size as the image
+    distortion: tuple[float, ...] | None = None  # OpenCV (k1, k2, p1, p2[, k3, k4]); None = pinhole
+    camera_id: str = ""  # a stable id of the physical camera (multi-camera rigs, COLMAP camera id, ...)
+
+
+@dataclasses.dataclass(frozen=True)
+class Capture:
+    """A multi-view capture in ngfx's convention, pixels not yet read.
+
+    format: the loader's name ("transforms", "blender", "dnerf", "colmap", "llff", "panoptic").
+    points / point_colors: an initial point cloud [P, 3] world / [P, 3] uint8 when the format has one.
+    up: the world's estimated up vector (unit) for viewers and orbits.
+    scene_box: optional (min, max) world bounds the format declares (e.g. instant-ngp's aabb_scale).
+    rgba: the images carry alpha (Blender / D-NeRF): composite them on LoadOptions.background.
+    """
+
+    root: Path
+    format: str
+    frames: tuple[CaptureFrame, ...]
+    points: np.ndarray | None = None
+    point_colors: np.ndarray | None = None
+    up: tuple[float, float, float] = (0.0, 1.0, 0.0)
+    scene_box: tuple[np.ndarray, np.ndarray] | None = None
+    rgba: bool = False
+
+    @property
+    def is_dynamic(self) -> bool:
+        return any(f.camera.time is not None for f in self.frames)
+
+    def split(self, name: str) -> tuple[CaptureFrame, ...]:
+        return tuple(f for f in self.frames if f.split == name)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """User options shared by every loader (the flags of `ngfx train`)."""
+
+    downscale: int = 1  # use images_N/ when the format has it, else resize by 1/N (K scaled to match)
+    split: str = "auto"  # "auto" (the format's own split, else every 8th view held out), "every:N", "cameras:a,b"
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)  # RGBA images are composited on this
+    skip_missing: bool = False  # drop frames whose image is missing or unreadable (warn with a count)
