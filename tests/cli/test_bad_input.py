@@ -206,10 +206,10 @@ def test_script_debug_shows_the_traceback(tmp_path):
     assert "Traceback (most recent call last)" in proc.stderr and "InputError: missing.obj" in proc.stderr
 
 
-def test_script_train_is_not_available(tmp_path):
+def test_script_train_on_no_capture_is_one_line(tmp_path):
     proc = run_script("train", tmp_path, cwd=tmp_path)
     assert proc.returncode == 2, proc
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ngfx: error: "), proc.stderr
-    assert "not available" in lines[0]
+    assert "transforms.json" in lines[0]
     assert "Traceback" not in proc.stderr

@@ -269,9 +269,9 @@ def test_export_then_render_the_mesh(capfd, tmp_path):
     assert_drawn(read_png(tmp_path / "m.png"), MESH_BG, at_least=0.1)
 
 
-def test_train_says_not_available(capfd, tmp_path):
-    line = assert_one_line_error(run_ngfx(capfd, "train", tmp_path), "not available")
-    assert "ngfx render" in line  # says what to use instead
+def test_train_on_a_folder_that_is_no_capture(capfd, tmp_path):
+    line = assert_one_line_error(run_ngfx(capfd, "train", tmp_path), str(tmp_path))
+    assert "transforms.json" in line  # says what it looked for
 
 
 def test_bench_raster_writes_json_rows(capfd, tmp_path):
