@@ -28,7 +28,13 @@ def add_arguments(parser) -> None:
                         help="auto (the format's own split, else every 8th view held out), every:N, cameras:a,b")
     parser.add_argument("--background", default=None, help="R,G,B for RGBA images (default white)")
     parser.add_argument("--skip-missing", action="store_true", help="drop views whose image is missing")
+    parser.add_argument("--n-init", type=int, default=None,
+                        help="Gaussians to start from when the capture has no point cloud (default 100,000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--view", action="store_true",
+                        help="open the viewer on the model while it trains; closing it stops training")
+    parser.add_argument("--screenshot", default=None,
+                        help="with --view: after training, save the viewer's final frame to this PNG and exit")
 
 
 def _options(args):
@@ -52,6 +58,10 @@ def _config(args, capture, background):
         if args.steps < 1:
             raise InputError(f"must be >= 1, got {args.steps}", field="--steps", fix="e.g. --steps 3000")
         changes["steps"] = args.steps
+    if args.n_init is not None:
+        if args.n_init < 1:
+            raise InputError(f"must be >= 1, got {args.n_init}", field="--n-init", fix="e.g. --n-init 20000")
+        changes["n_init"] = args.n_init
     known = {f.name for f in dataclasses.fields(GaussianTrainConfig)}
     return GaussianTrainConfig(**{k: v for k, v in changes.items() if k in known})
 
@@ -60,6 +70,9 @@ def main(args) -> int:
     from ngfx.scenes.captures import load_capture
     from ngfx.splatting.trainer import train_gaussians
 
+    if args.screenshot is not None and not args.view:
+        raise InputError("--screenshot saves the viewer's frame, so it needs --view", field="--screenshot",
+                         fix="add --view")
     options = _options(args)
     capture = load_capture(Path(args.data), options)
     cfg = _config(args, capture, options.background)
@@ -67,7 +80,14 @@ def main(args) -> int:
     start_runtime(args)
     print(f"ngfx train: {capture.format} capture, {len(capture.split('train'))} training views, "
           f"{len(capture.split('val')) + len(capture.split('test'))} held out -> {run_dir}", flush=True)
-    summary = train_gaussians(capture, cfg, run_dir, options=options)
+    if args.view:
+        from ngfx.cli.train_view import train_with_viewer
+
+        summary = train_with_viewer(capture, cfg, run_dir, options=options, screenshot=args.screenshot)
+        if summary is None:  # the window closed before training started
+            return 130
+    else:
+        summary = train_gaussians(capture, cfg, run_dir, options=options)
     print(f"ngfx train: {summary.status} after {summary.steps} steps in {summary.seconds:.1f} s; "
           f"held-out PSNR {summary.psnr_val:.2f} dB (untrained {summary.psnr_init:.2f} dB), "
           f"SSIM {summary.ssim_val:.3f}, {summary.n_gaussians:,} Gaussians", flush=True)
@@ -76,4 +96,4 @@ def main(args) -> int:
         return 1
     print(f"ngfx train: view with `ngfx view {run_dir}`, render with `ngfx render {run_dir} --out video.mp4`"
           + ("; run the same command again to resume" if summary.status == "interrupted" else ""))
-    return 130 if summary.status == "interrupted" else 0
+    return 130 if summary.status == "interrupted" and not args.view else 0  # --view: closing it is normal
