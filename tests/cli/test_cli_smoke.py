@@ -241,7 +241,7 @@ def test_scene_file_with_relative_mesh_and_child(capfd, tmp_path, monkeypatch):
 
 def test_demo_writes_video_poster_and_a_scene_that_renders(capfd, tmp_path):
     out = tmp_path / "demo-out"
-    result = run_ngfx(capfd, "demo", "--out", out, "--frames", "3", *SIZE, "--no-progress")
+    result = run_ngfx(capfd, "demo", "--out", out, "--frames", "3", *SIZE, "--no-progress", "--no-train")
     assert result.code == 0, result.err
     assert listing(out) == ["poster.png", "scene.json", "turntable.mp4"]
     info = read_video_info(out / "turntable.mp4")
