@@ -36,23 +36,40 @@ __all__ = ["DensifyConfig", "DensifyState", "RowPlan", "accumulate", "densify", 
 class DensifyConfig:
     """Schedule and thresholds; defaults are INRIA's (Yang's for 4D). `duan()` gives 4DRotorGS's."""
 
-    grad_threshold: float = 2e-4  # on the view-averaged NDC |d loss / d mean2d|
-    start: int = 500  # densify on steps start < step < stop with step % every == 0
+    grad_threshold: float = 2e-4
+    """Densify where the view-averaged NDC |d loss / d mean2d| reaches this."""
+    start: int = 500
+    """Densify on steps start < step < stop with step % every == 0."""
     stop: int = 15_000
+    """Last step (exclusive) of densification and opacity resets."""
     every: int = 100
-    clone_scale_fraction: float = 0.01  # clone if max xyz scale <= this * extent, else split
+    """Steps between densifications."""
+    clone_scale_fraction: float = 0.01
+    """Clone if the largest xyz scale <= this * scene extent, else split."""
     n_split_samples: int = 2
-    split_scale_divisor: float = 1.6  # INRIA's 0.8 * n_split_samples
+    """Children of a split Gaussian, sampled from N(mu, Sigma)."""
+    split_scale_divisor: float = 1.6
+    """Children's scales are the parent's / this (INRIA's 0.8 * n_split_samples)."""
     prune_opacity: float = 0.005
-    prune_big_from: int = 3000  # screen-radius / world-scale pruning when prune_big_from < step < ..._until
-    prune_big_until: int | None = None  # None: no upper end (INRIA); Duan prunes big ones before 3000 only
-    prune_screen_radius: float = 20.0  # pixels
-    prune_scale_fraction: float = 0.1  # of extent
-    reset_every: int = 3000  # opacity reset on 0 < step < stop with step % reset_every == 0
+    """Prune Gaussians whose opacity falls below this."""
+    prune_big_from: int = 3000
+    """Screen-radius / world-scale pruning on prune_big_from < step < prune_big_until."""
+    prune_big_until: int | None = None
+    """None: no upper end (INRIA); Duan prunes big Gaussians before step 3000 only."""
+    prune_screen_radius: float = 20.0
+    """Prune Gaussians whose largest screen radius exceeds this many pixels."""
+    prune_scale_fraction: float = 0.1
+    """Prune Gaussians whose largest world scale exceeds this * scene extent."""
+    reset_every: int = 3000
+    """Opacity reset on 0 < step < stop with step % reset_every == 0."""
     reset_value: float = 0.01
-    time_grad_threshold: float | None = None  # 4D: None = Yang (t-gradient unused); set = Duan's rule
-    time_extent: float = 5.0  # Duan's T_extent (D-NeRF 5, N3V 10)
+    """Opacities are reset to min(opacity, this)."""
+    time_grad_threshold: float | None = None
+    """4D: None = Yang (the t-gradient is collected but unused); set = Duan's split rule."""
+    time_extent: float = 5.0
+    """Duan's T_extent (D-NeRF 5, N3V 10)."""
     time_split_fraction: float = 0.2
+    """Duan splits on time when s_t > this * time_extent."""
 
     @classmethod
     def duan(cls, dataset: str = "dnerf", **overrides) -> "DensifyConfig":
