@@ -27,9 +27,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mesh", default=None, help="raster: mesh file (.obj/.ply/... or .npz with vertices, faces)")
     parser.add_argument("--width", type=int, default=1920, help="raster: image width")
     parser.add_argument("--height", type=int, default=1080, help="raster: image height")
-    from ngfx.cli.bench_splat import add_suite_arguments
-
-    add_suite_arguments(parser)
+    # splat suite flags here, not imported from bench_splat: that module loads torch, and parsing must not
+    parser.add_argument("--cases", default="a,b,c", help="splat: comma-separated subset of a,b,c")
+    parser.add_argument("--garden", default=None, help="splat: path to test_garden.npz")
+    parser.add_argument("--scale", type=float, default=1.0, help="splat: shrink Gaussian counts (CPU runs)")
+    parser.add_argument("--no-gsplat", action="store_true", help="splat: skip the gsplat baseline")
 
 
 def median_ms(fn, *, repeats: int, warmup: int, sync) -> tuple[float, float]:

@@ -14,14 +14,7 @@ import torch
 
 from ngfx.cli.bench_splat_scenes import dynamic_scene, garden_scene, random_scene
 
-__all__ = ["run", "table", "add_suite_arguments"]
-
-
-def add_suite_arguments(parser) -> None:
-    parser.add_argument("--cases", default="a,b,c", help="splat: comma-separated subset of a,b,c")
-    parser.add_argument("--garden", default=None, help="splat: path to test_garden.npz")
-    parser.add_argument("--scale", type=float, default=1.0, help="splat: shrink Gaussian counts (CPU runs)")
-    parser.add_argument("--no-gsplat", action="store_true", help="splat: skip the gsplat baseline")
+__all__ = ["run", "table"]
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
