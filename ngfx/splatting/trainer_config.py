@@ -5,8 +5,9 @@ multiplied by the scene extent (1.1 x the camera-centre radius). For gs4d the me
 the time column shares that rate (seconds times extent; D-NeRF times are in [0, 1]).
 
 Densification keeps `DensifyConfig`'s step counts, written for INRIA's 30k steps, and compresses them to the
-run with `densify_scale` (default steps / 30000), so a 3000-step run densifies from step 50 to 1500 every 10
-steps and resets opacity every 300. Pass densify_scale=1 to use the counts as given.
+run with `densify_scale` (default steps / 30000), so a 3000-step run densifies from step 50 to 1500 (every 25
+steps, the floor; scaled it would be 10) and resets opacity every 300. Pass densify_scale=1 to use the counts
+as given.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ from ngfx.splatting.strategy import DensifyConfig
 __all__ = ["GaussianTrainConfig", "TrainSummary", "scaled_densify"]
 
 _REFERENCE_STEPS = 30_000
+MIN_DENSIFY_EVERY = 25  # steps between densifications in compressed schedules (INRIA: 100)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -114,8 +116,11 @@ def scaled_densify(cfg: GaussianTrainConfig) -> DensifyConfig | None:
     f = cfg.densify_scale if cfg.densify_scale is not None else cfg.steps / _REFERENCE_STEPS
     d = cfg.densify
     until = None if d.prune_big_until is None else round(d.prune_big_until * f)
-    return dataclasses.replace(d, start=round(d.start * f), stop=round(d.stop * f),
-                               every=max(1, round(d.every * f)), reset_every=max(1, round(d.reset_every * f)),
+    # Floors: each densification averages gradients over `every` views, and a reset needs steps to recover;
+    # compressed below these, a 400-step run densified every step and grew 20k Gaussians to 500k in 200 steps.
+    every = max(MIN_DENSIFY_EVERY, round(d.every * f))
+    return dataclasses.replace(d, start=round(d.start * f), stop=round(d.stop * f), every=every,
+                               reset_every=max(10 * every, round(d.reset_every * f)),
                                prune_big_from=round(d.prune_big_from * f), prune_big_until=until)
 
 

@@ -140,7 +140,7 @@ def test_dynamic_training_improves(dynamic_capture, tmp_path, variant):
 def test_config_defaults_and_densify_scaling():
     cfg = GaussianTrainConfig(steps=3000)
     d = scaled_densify(cfg)
-    assert (d.start, d.stop, d.every, d.reset_every, d.prune_big_from) == (50, 1500, 10, 300, 300)
+    assert (d.start, d.stop, d.every, d.reset_every, d.prune_big_from) == (50, 1500, 25, 300, 300)
     assert scaled_densify(dataclasses.replace(cfg, densify=None)) is None
     assert [cfg.sh_degree_at(s) for s in (0, 999, 1000, 5000)] == [0, 0, 1, 3]
     assert undocumented_fields(GaussianTrainConfig) == []
