@@ -56,8 +56,9 @@ class GaussianTrainConfig:
     """Clone/split/prune/opacity-reset thresholds and 30k-step schedule (ngfx.splatting.strategy); None = off."""
     densify_scale: float | None = None
     """Multiply densify's step counts by this (every and reset_every at least 1); None = steps / 30000."""
-    init: Literal["auto", "points", "random"] = "auto"
-    """Initial Gaussians: the capture's point cloud, uniform random in the scene box, or auto (points if any)."""
+    init: Literal["auto", "points", "hull", "random"] = "auto"
+    """Initial Gaussians: the capture's point cloud, the foreground masks' visual hull, uniform random in the
+    scene box, or auto (points if any, else the hull if the frames have masks, else random)."""
     n_init: int = 100_000
     """Number of random initial Gaussians (a larger point cloud is subsampled to this)."""
     init_opacity: float = 0.1

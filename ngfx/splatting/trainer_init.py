@@ -5,6 +5,8 @@
 - scene box (random init): the capture's scene_box when it declares one; else a cube around the point
   nearest to every camera's optical axis (least squares), of half-side half the median camera distance
   to that point, which suits inward-facing captures (Blender, D-NeRF); forward-facing ones ship points.
+- start points: the capture's point cloud; else, when the training frames have foreground masks, points in
+  their visual hull (visual_hull.py); else uniform in the scene box.
 - initial Gaussians: isotropic, scale = the mean distance to the 3 nearest other points (INRIA), estimated
   against a subsample of at most 4096 points and corrected by (sample / total)^(1/3) for larger clouds;
   identity rotation, opacity cfg.init_opacity, zero higher SH bands. 4D (Duan, Yang): times uniform over the
@@ -87,7 +89,16 @@ def _start_points(capture, cfg, cameras, generator) -> tuple[torch.Tensor, torch
             pick = torch.randperm(xyz.shape[0], generator=generator)[:cfg.n_init]
             xyz, rgb = xyz[pick], rgb[pick]
         return xyz, rgb
-    lo, hi = (torch.as_tensor(v) for v in scene_box(capture, cameras))
+    box = scene_box(capture, cameras)
+    if cfg.init in ("auto", "hull"):  # foreground masks (Panoptic): start inside their visual hull
+        from ngfx.splatting.visual_hull import visual_hull_points
+
+        xyz = visual_hull_points(capture, capture.split("train"), box, cfg.n_init, generator)
+        if xyz is not None:
+            return xyz, torch.full_like(xyz, 0.5)
+        if cfg.init == "hull":
+            raise ValueError("init='hull' needs foreground masks that carve a non-empty hull; use init='random'")
+    lo, hi = (torch.as_tensor(v) for v in box)
     xyz = lo + (hi - lo) * torch.rand(cfg.n_init, 3, generator=generator, dtype=torch.float64)
     return xyz, torch.rand(cfg.n_init, 3, generator=generator, dtype=torch.float64)
 
