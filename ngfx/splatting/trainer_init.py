@@ -5,8 +5,10 @@
 - scene box (random init): the capture's scene_box when it declares one; else a cube around the point
   nearest to every camera's optical axis (least squares), of half-side half the median camera distance
   to that point, which suits inward-facing captures (Blender, D-NeRF); forward-facing ones ship points.
-- start points: the capture's point cloud; else, when the training frames have foreground masks, points in
-  their visual hull (visual_hull.py); else uniform in the scene box.
+- start points: the capture's point cloud; else, when the training frames have foreground masks, half in
+  their visual hull (visual_hull.py) and half uniform in a box 3x the scene box for the background the masks
+  leave out (Panoptic, gs4d, 150 CPU steps at 1/4 size: held-out PSNR 9.8 dB hull-only, 15.6 dB mixed);
+  else uniform in the scene box.
 - initial Gaussians: isotropic, scale = the mean distance to the 3 nearest other points (INRIA), estimated
   against a subsample of at most 4096 points and corrected by (sample / total)^(1/3) for larger clouds;
   identity rotation, opacity cfg.init_opacity, zero higher SH bands. 4D (Duan, Yang): times uniform over the
@@ -93,9 +95,14 @@ def _start_points(capture, cfg, cameras, generator) -> tuple[torch.Tensor, torch
     if cfg.init in ("auto", "hull"):  # foreground masks (Panoptic): start inside their visual hull
         from ngfx.splatting.visual_hull import visual_hull_points
 
-        xyz = visual_hull_points(capture, capture.split("train"), box, cfg.n_init, generator)
+        n_hull = cfg.n_init - cfg.n_init // 2  # the other half: background, uniform in a 3x larger box
+        xyz = visual_hull_points(capture, capture.split("train"), box, n_hull, generator)
         if xyz is not None:
-            return xyz, torch.full_like(xyz, 0.5)
+            lo, hi = (torch.as_tensor(v) for v in box)
+            centre, half = 0.5 * (lo + hi), 1.5 * (hi - lo)
+            back = centre - half + 2 * half * torch.rand(cfg.n_init // 2, 3, generator=generator, dtype=torch.float64)
+            xyz = torch.cat([xyz, back])
+            return xyz, torch.rand(xyz.shape, generator=generator, dtype=torch.float64)
         if cfg.init == "hull":
             raise ValueError("init='hull' needs foreground masks that carve a non-empty hull; use init='random'")
     lo, hi = (torch.as_tensor(v) for v in box)
