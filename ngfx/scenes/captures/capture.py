@@ -11,13 +11,16 @@ then the pinhole camera of the undistorted image.
 """
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 
+from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
 
-__all__ = ["Capture", "CaptureFrame", "LoadOptions", "SPLITS"]
+__all__ = ["Capture", "CaptureFrame", "LoadOptions", "SPLITS", "estimate_up", "mean_camera_up",
+           "read_json_object"]
 
 SPLITS = ("train", "val", "test")
 
@@ -67,6 +70,40 @@ class LoadOptions:
     """User options shared by every loader (the flags of `ngfx train`)."""
 
     downscale: int = 1  # use images_N/ when the format has it, else resize by 1/N (K scaled to match)
-    split: str = "auto"  # "auto" (the format's own split, else every 8th view held out), "every:N", "cameras:a,b"
+    split: str = "auto"  # "auto": the format's own split, else every 8th view; "every:N"; "cameras:a,b"
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)  # RGBA images are composited on this
     skip_missing: bool = False  # drop frames whose image is missing or unreadable (warn with a count)
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON file whose top level is an object; InputError naming the file (and line/column if malformed)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", file=path, fix="check the path to the capture's JSON") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the JSON file ({e})", file=path) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", file=path,
+                         fix="fix the JSON syntax there") from None
+    if not isinstance(data, dict):
+        raise InputError("expected a JSON object at the top level", file=path)
+    return data
+
+
+def mean_camera_up(cameras) -> np.ndarray:
+    """The mean of the cameras' up axes (-y in OpenCV) in world coordinates, not normalised: its length
+    (<= 1) says how much the cameras agree."""
+    downs = np.stack([np.asarray(c.T_camera_world, dtype=np.float64)[1, :3] for c in cameras])  # row 1 of R
+    return -downs.mean(axis=0)
+
+
+def estimate_up(cameras) -> tuple[float, float, float]:
+    """Unit world up of a capture whose world has no up axis (COLMAP, LLFF, Panoptic): the mean camera up,
+    or the first camera's up when the cameras point every way."""
+    up = mean_camera_up(cameras)
+    if np.linalg.norm(up) < 1e-6:
+        up = mean_camera_up(cameras[:1])
+    return tuple(float(v) for v in up / np.linalg.norm(up))

@@ -28,7 +28,7 @@ import numpy as np
 
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
-from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions
+from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions, estimate_up
 from ngfx.scenes.captures.colmap_io import ColmapCamera, ColmapImage, model_files, read_model
 from ngfx.scenes.transforms import quat_to_matrix
 
@@ -189,13 +189,3 @@ def assign_splits(names: list[str], split: str, *, file=None, every: int = 8) ->
     if len(names) < 2:  # nothing to hold out a view from
         return ["train"] * len(names)
     return ["val" if k % n == 0 else "train" for k in range(len(names))]
-
-
-def estimate_up(cameras: list[Camera]) -> tuple[float, float, float]:
-    """Unit world up: minus the mean of the cameras' +y (image-down) axes in world coordinates."""
-    downs = np.stack([c.T_camera_world[1, :3] for c in cameras])  # row 1 of R = camera +y in world
-    up = -downs.mean(axis=0)
-    norm = np.linalg.norm(up)
-    if norm < 1e-6:  # cameras in every orientation: fall back to the first camera's up
-        up, norm = -downs[0], np.linalg.norm(downs[0])
-    return tuple(float(v) for v in up / norm)

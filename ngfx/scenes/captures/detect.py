@@ -17,11 +17,10 @@ when used, so this module imports before (and without) them.
 """
 
 import importlib
-import json
 from pathlib import Path
 
 from ngfx.errors import InputError
-from ngfx.scenes.captures.capture import Capture, LoadOptions
+from ngfx.scenes.captures.capture import Capture, LoadOptions, read_json_object
 
 __all__ = ["FORMATS", "detect_format", "load_capture"]
 
@@ -82,7 +81,7 @@ def _detect_file(path: Path) -> tuple[str, Path]:
     if path.suffix.lower() != ".json":
         raise InputError("not a capture file (expected a .json, poses_bounds.npy or a COLMAP model file)",
                          file=path, fix=_FIX)
-    meta = _read_json(path)
+    meta = read_json_object(path)
     if "w2c" in meta and "fn" in meta:
         return "panoptic", path.parent
     if isinstance(meta.get("frames"), list):
@@ -93,19 +92,9 @@ def _detect_file(path: Path) -> tuple[str, Path]:
                      "('w2c', 'fn')", file=path, fix=_FIX)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read the JSON file ({e})", file=path) from None
-    if not isinstance(data, dict):
-        raise InputError("expected a JSON object at the top level", file=path)
-    return data
-
-
 def _blender_or_dnerf(train_json: Path) -> str:
     """"dnerf" when any frame of transforms_train.json has a "time", else "blender"."""
-    frames = _read_json(train_json).get("frames")
+    frames = read_json_object(train_json).get("frames")
     dynamic = isinstance(frames, list) and any(isinstance(f, dict) and "time" in f for f in frames)
     return "dnerf" if dynamic else "blender"
 

@@ -23,7 +23,6 @@ Decisions:
 """
 
 import dataclasses
-import json
 import math
 import warnings
 from pathlib import Path
@@ -32,7 +31,8 @@ import numpy as np
 
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
-from ngfx.scenes.captures.capture import SPLITS, Capture, CaptureFrame, LoadOptions
+from ngfx.scenes.captures.capture import (SPLITS, Capture, CaptureFrame, LoadOptions, mean_camera_up,
+                                          read_json_object)
 
 __all__ = ["load_blender", "load_transforms"]
 
@@ -136,10 +136,10 @@ def _split_frames(frames: tuple[CaptureFrame, ...], split: str, *, own_split: bo
                  for f, held_out in zip(frames, held, strict=True))
 
 
-def _estimate_up(T_world_camera: np.ndarray) -> tuple[float, float, float]:
-    """World up from OpenCV camera-to-world matrices [N, 4, 4]: the mean camera up (-y column), snapped to the
-    nearest signed axis within 30 degrees, or +z when the cameras disagree (mean length below 0.5)."""
-    mean = -np.asarray(T_world_camera)[:, :3, 1].mean(axis=0)
+def _estimate_up(cameras) -> tuple[float, float, float]:
+    """World up: the mean camera up (capture.mean_camera_up), snapped to the nearest signed axis within 30
+    degrees, or +z when the cameras disagree (mean length below 0.5), as processed ngp/nerfstudio data is."""
+    mean = mean_camera_up(cameras)
     length = float(np.linalg.norm(mean))
     if length < 0.5:
         return (0.0, 0.0, 1.0)
@@ -154,16 +154,8 @@ def _estimate_up(T_world_camera: np.ndarray) -> tuple[float, float, float]:
 # --- reading -----------------------------------------------------------------------------------------------
 
 def _read_json(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=path, fix="check the path to the capture's JSON") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", file=path,
-                         fix="fix the JSON syntax there") from None
-    if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
+    data = read_json_object(path)
+    if not isinstance(data.get("frames"), list):
         raise InputError("expected an object with a 'frames' list", file=path, field="frames",
                          fix="give each view as an entry of 'frames'")
     return data
@@ -389,5 +381,5 @@ def _build(raws: list[_Raw], *, root: Path, fmt: str, options: LoadOptions, own_
         frames.append(CaptureFrame(image_path=image, camera=camera, split=r.split, mask_path=mask,
                                    distortion=distortion))
     frames = _split_frames(tuple(frames), options.split, own_split=own_split, file=raws[0].json)
-    up = _estimate_up(np.stack([f.camera.T_world_camera for f in frames]))
+    up = _estimate_up([f.camera for f in frames])
     return Capture(root=root, format=fmt, frames=frames, up=up, scene_box=scene_box, rgba=rgba)

@@ -18,14 +18,13 @@ out, never single frames, since a rig camera's other timesteps would leak its vi
 """
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
-from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions
+from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions, estimate_up, read_json_object
 
 __all__ = ["PANOPTIC_FPS", "load_panoptic"]
 
@@ -52,17 +51,13 @@ def load_panoptic(folder: Path, options: LoadOptions | None = None, *,
     for split, path in metas:
         frames += _frames(folder, path, _read_meta(path), split, fps)
     frames = _apply_split(frames, options.split)
-    return Capture(root=folder, format="panoptic", frames=tuple(frames), up=_estimate_up(frames))
+    up = estimate_up([f.camera for f in frames])
+    return Capture(root=folder, format="panoptic", frames=tuple(frames), up=up)
 
 
 def _read_meta(path: Path) -> dict:
     """The parsed meta file, with every key present and every [T][C] table the same shape."""
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read the meta file ({e})", file=path) from None
-    if not isinstance(meta, dict):
-        raise InputError("expected a JSON object", file=path)
+    meta = read_json_object(path)
     for key in _KEYS:
         if key not in meta:
             raise InputError(f"missing key {key!r}", file=path, field=key,
@@ -135,11 +130,3 @@ def _apply_split(frames: list[CaptureFrame], split: str) -> list[CaptureFrame]:
                          fix="keep some for training")
     return [dataclasses.replace(f, split="val") if f.split == "train" and f.camera_id in held else f
             for f in frames]
-
-
-def _estimate_up(frames: list[CaptureFrame]) -> tuple[float, float, float]:
-    """Unit mean of the cameras' -y axes in world coordinates (OpenCV y points down in the image)."""
-    rows = np.stack([f.camera.T_camera_world[1, :3] for f in frames])  # row 1 of R = camera y in world
-    up = -rows.mean(axis=0)
-    norm = np.linalg.norm(up)
-    return tuple(float(v) for v in up / norm) if norm > 1e-9 else (0.0, 1.0, 0.0)
