@@ -80,6 +80,26 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
                 grad_rest[n, k, c] = 0.0
 
     @ti.func
+    def splat_row(mean, cov6, o, R_cw, t_cw, cam, fx: dt, fy: dt, cx: dt, cy: dt, width: dt, height: dt, near: dt,
+                  far: dt, radius_sigmas: dt, antialiased: ti.i32, sh_dc: ti.template(), sh_rest: ti.template(), n,
+                  nb):
+        """(packed row, radius) of one world Gaussian: projection, then SH colour where it survived."""
+        mean2d, conic, depth, radius, o_out = p.project_cov3(mean, cov6, o, R_cw, t_cw, fx, fy, cx, cy, width,
+                                                             height, near, far, radius_sigmas, antialiased)
+        row = vrow(0.0)
+        if radius.x > 0 or radius.y > 0:
+            rgb = rgb_of(mean, cam, sh_dc, sh_rest, n, nb)
+            row = vrow(mean2d[0], mean2d[1], conic[0], conic[1], conic[2], o_out, rgb[0], rgb[1], rgb[2], depth)
+        return row, radius
+
+    @ti.func
+    def store(n, row, radius, tiles_x, tiles_y, rows: ti.template(), radii: ti.template(), rects: ti.template()):
+        """Write row n, its integer radii and its tile rectangle (the binning then skips its counting pass)."""
+        r = ti.cast(radius, ti.i32)
+        rows[n], radii[n] = row, r
+        rects[n] = rect_of(vec2(row[0], row[1]), r, TILE, tiles_x, tiles_y)
+
+    @ti.func
     def sigmoid(x):
         return 1.0 / (1.0 + ti.exp(-x))
 
@@ -96,17 +116,9 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
         for n in range(means.shape[0]):
             mean, o = means[n], sigmoid(opacity_logits[n])
             cov6 = p.cov3_from_scale_quat(log_scales[n], quats[n])
-            mean2d, conic, depth, radius, o_out = p.project_cov3(mean, cov6, o, R_cw, t_cw, fx, fy, cx, cy,
-                                                                 width, height, near, far, radius_sigmas,
-                                                                 antialiased)
-            row = vrow(0.0)
-            if radius.x > 0 or radius.y > 0:
-                rgb = rgb_of(mean, cam, sh_dc, sh_rest, n, nb)
-                row = vrow(mean2d[0], mean2d[1], conic[0], conic[1], conic[2], o_out, rgb[0], rgb[1], rgb[2],
-                           depth)
-            r = ti.cast(radius, ti.i32)
-            rows[n], radii[n] = row, r
-            rects[n] = rect_of(vec2(row[0], row[1]), r, TILE, tiles_x, tiles_y)
+            row, radius = splat_row(mean, cov6, o, R_cw, t_cw, cam, fx, fy, cx, cy, width, height, near, far,
+                                    radius_sigmas, antialiased, sh_dc, sh_rest, n, nb)
+            store(n, row, radius, tiles_x, tiles_y, rows, radii, rects)
 
     @ti.kernel
     def bwd3d(means: arr(vec3, ndim=1), log_scales: arr(vec3, ndim=1), quats: arr(vec4, ndim=1),
@@ -154,16 +166,9 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
             mean3, cov6, o_t, weight = sl.slice_at(m4, ls4, r8, o, time, is_rotor)
             row, radius = vrow(0.0), vec2(0.0, 0.0)
             if weight > min_weight:
-                mean2d, conic, depth, radius, o_out = p.project_cov3(mean3, cov6, o_t, R_cw, t_cw, fx, fy, cx, cy,
-                                                                     width, height, near, far, radius_sigmas,
-                                                                     antialiased)
-                if radius.x > 0 or radius.y > 0:
-                    rgb = rgb_of(mean3, cam, sh_dc, sh_rest, n, nb)
-                    row = vrow(mean2d[0], mean2d[1], conic[0], conic[1], conic[2], o_out, rgb[0], rgb[1], rgb[2],
-                               depth)
-            r = ti.cast(radius, ti.i32)
-            rows[n], radii[n] = row, r
-            rects[n] = rect_of(vec2(row[0], row[1]), r, TILE, tiles_x, tiles_y)
+                row, radius = splat_row(mean3, cov6, o_t, R_cw, t_cw, cam, fx, fy, cx, cy, width, height, near,
+                                        far, radius_sigmas, antialiased, sh_dc, sh_rest, n, nb)
+            store(n, row, radius, tiles_x, tiles_y, rows, radii, rects)
 
     @ti.kernel
     def bwd4d(means4: arr(vec4, ndim=1), log_scales4: arr(vec4, ndim=1), rotations: arr(vec8, ndim=1),
