@@ -68,38 +68,40 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
     o = _ops(ops)
     dtype, device = model.opacity_logits.dtype, model.opacity_logits.device
     is_4d = hasattr(model, "means4")
-    T_cw, centre = camera_tensors(camera, device, dtype)
+    T_cw = torch.as_tensor(camera.T_camera_world, dtype=torch.float64)  # host side: the kernels read it there
     intrinsics = (camera.fx, camera.fy, camera.cx, camera.cy)
     W, H = camera.width, camera.height
     degree = model.sh_degree if sh_degree is None else min(int(sh_degree), model.sh_degree)
     antialiased = model.render_mode == "antialiased"
     bg = None if background is None else torch.as_tensor(background, dtype=dtype, device=device)
-    if is_4d:
-        t = float(time if time is not None else (camera.time if camera.time is not None else 0.0))
-    if is_4d and model.sh_degree_t > 0:  # temporal SH bands: the separate ops (slice + project fused, then SH)
-        p4 = o["project4d"].project_gaussians_4d(model.means4, model.log_scales, model.rotations, model.opacities,
-                                                 t, T_cw, intrinsics, W, H, rotation=model.rotation,
-                                                 min_temporal_weight=min_temporal_weight, near=camera.near,
-                                                 far=camera.far, antialiased=antialiased)
-        proj = p4.projection
-        colors = o["sh"].eval_sh_4d(p4.means3d, model.sh_coeffs, centre, degree, model.times - t, model.duration,
-                                    model.sh_degree_t, visible=p4.visible)
+    t = float(time if time is not None else (camera.time if camera.time is not None else 0.0))
+    cam_kw = dict(near=camera.near, far=camera.far, antialiased=antialiased)
+    if is_4d and model.sh_degree_t > 0:  # temporal SH bands: separate ops (slice + project fused, then SH)
+        proj4 = o["project4d"].project_gaussians_4d(
+            model.means4, model.log_scales, model.rotations, model.opacities, t, T_cw, intrinsics, W, H,
+            rotation=model.rotation, min_temporal_weight=min_temporal_weight, **cam_kw)
+        proj = proj4.projection
+        centre = camera_tensors(camera, device, dtype)[1]  # only this path needs it as a device tensor
+        colors = o["sh"].eval_sh_4d(proj4.means3d, model.sh_coeffs, centre, degree, model.times - t,
+                                    model.duration, model.sh_degree_t, visible=proj4.visible)
         tiles = o["tiles"].map_to_tiles(proj.means2d, proj.radii, proj.depths, W, H)
-        image = o["rasterize"].rasterize_gaussians(proj.means2d, proj.conics, proj.opacities, colors, proj.depths,
-                                                   tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
+        image = o["rasterize"].rasterize_gaussians(proj.means2d, proj.conics, proj.opacities, colors,
+                                                   proj.depths, tiles.tile_ranges, tiles.point_ids, W, H,
+                                                   background=bg)
         means2d, radii = proj.means2d, proj.radii
     else:  # one fused kernel writes the rasterizer's packed rows (slice +) project + SH, no concatenation
+        sh = (model.opacity_logits, model.sh_dc, model.sh_rest)
         if is_4d:
             pre = o["fused"].preprocess_gaussians_4d(
-                model.means4, model.log_scales, model.rotations, model.opacity_logits, model.sh_dc, model.sh_rest, t,
-                T_cw, intrinsics, W, H, rotation=model.rotation, degree=degree,
-                min_temporal_weight=min_temporal_weight, near=camera.near, far=camera.far, antialiased=antialiased)
+                model.means4, model.log_scales, model.rotations, *sh, t, T_cw, intrinsics, W, H,
+                rotation=model.rotation, degree=degree, min_temporal_weight=min_temporal_weight, **cam_kw)
         else:
-            pre = o["fused"].preprocess_gaussians(
-                model.means, model.log_scales, model.quats, model.opacity_logits, model.sh_dc, model.sh_rest, T_cw,
-                intrinsics, W, H, degree=degree, near=camera.near, far=camera.far, antialiased=antialiased)
+            pre = o["fused"].preprocess_gaussians(model.means, model.log_scales, model.quats, *sh, T_cw,
+                                                  intrinsics, W, H, degree=degree, **cam_kw)
         tiles = o["tiles"].map_to_tiles(pre.means2d, pre.radii, pre.depths, W, H, rects=pre.rects)
-        image = o["rasterize"].rasterize_packed(pre.rows, tiles.tile_ranges, tiles.point_ids, W, H, background=bg)
+        image = o["rasterize"].rasterize_packed(pre.rows, tiles.tile_ranges, tiles.point_ids, W, H,
+                                                background=bg)
         means2d, radii = pre.means2d, pre.radii
-    return SplatRender(rgb=image.features, alpha=image.alpha, depth=image.depth, median_depth=image.median_depth,
+    return SplatRender(rgb=image.features, alpha=image.alpha, depth=image.depth,
+                       median_depth=image.median_depth,
                        means2d=means2d, radii=radii, n_intersections=int(tiles.n_intersections))
