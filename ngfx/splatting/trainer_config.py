@@ -86,6 +86,18 @@ class GaussianTrainConfig:
     atomics make CPU runs with several threads differ in the last bits)."""
     entropy_weight: float = 0.0
     """gs4d and gs3d: weight of Duan's opacity entropy loss (Duan: 0.001); 0 = off."""
+    consistency_weight: float = 0.0
+    """gs4d: weight of Duan's 4D velocity-consistency loss L_4D over K nearest neighbours (Duan: 0.05); 0 = off."""
+    consistency_k: int = 8
+    """gs4d: neighbours per Gaussian for L_4D, found in (x, y, z, 5 t) (Duan: 8)."""
+    sh_degree_t: int = 0
+    """gs4d: temporal degree of Yang's spherindrical harmonics (0 = plain SH as Duan; Yang: 1 or 2)."""
+    max_seconds: float = 0.0
+    """Stop after this many seconds of training (evaluation and checkpoints not counted); 0 = no limit."""
+    eval_at_seconds: tuple[float, ...] = ()
+    """Also evaluate when the training time first passes each of these marks (seconds), e.g. (60, 120, 300)."""
+    time_stages: bool = False
+    """Wait for the GPU around each timed stage so the per-stage times are true (costs a little speed)."""
 
     def __post_init__(self):
         if self.steps < 1 or self.n_init < 1 or self.times_per_step < 1 or self.n_eval_views < 1:
@@ -97,9 +109,15 @@ class GaussianTrainConfig:
         if not 0.0 < self.init_opacity < 1.0:
             raise ValueError(f"init_opacity must be in (0, 1), got {self.init_opacity}")
         rates = (self.lr_means, self.lr_means_final, self.lr_sh_dc, self.lr_sh_rest, self.lr_opacity,
-                 self.lr_scales, self.lr_rotation, self.entropy_weight)
+                 self.lr_scales, self.lr_rotation, self.entropy_weight, self.consistency_weight)
         if not all(r >= 0 and math.isfinite(r) for r in rates) or min(self.lr_means, self.lr_means_final) <= 0:
             raise ValueError("learning rates and loss weights must be finite and >= 0 (the means' > 0)")
+        if self.consistency_k < 2 or not 0 <= self.sh_degree_t <= 2:
+            raise ValueError(f"need consistency_k >= 2 and sh_degree_t in 0..2, got {self.consistency_k}, "
+                             f"{self.sh_degree_t}")
+        if not (self.max_seconds >= 0 and math.isfinite(self.max_seconds)
+                and all(s > 0 and math.isfinite(s) for s in self.eval_at_seconds)):
+            raise ValueError("max_seconds must be finite and >= 0 and eval_at_seconds finite and > 0")
         if self.densify_scale is not None and not self.densify_scale > 0:
             raise ValueError(f"densify_scale must be > 0, got {self.densify_scale}")
 
