@@ -45,6 +45,7 @@ from ngfx.train.optim import (
     reset_state,
     step_schedules,
 )
+from ngfx.train.progress import device_sync
 
 __all__ = ["GaussianTrainConfig", "TrainSummary", "train_gaussians"]
 
@@ -210,7 +211,7 @@ def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: Load
     trainer = _Trainer(capture, cfg, train, evals, background, device, on_step)
     psnr_init = trainer.evaluate()["psnr"]
     loop_cfg = LoopConfig(max_steps=cfg.steps, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
-                          log_every=cfg.log_every)
+                          log_every=cfg.log_every, max_seconds=cfg.max_seconds, eval_at_seconds=cfg.eval_at_seconds)
     last = {}
 
     def eval_fn(step):
@@ -219,11 +220,13 @@ def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: Load
 
     loop = TrainLoop(loop_cfg, run_dir, step_fn=trainer.step, get_state=trainer.get_state,
                      set_state=trainer.set_state, eval_fn=eval_fn, config=cfg, stream=stream,
+                     sync=device_sync(device) if cfg.time_stages else None,
                      generators={"views": trainer.views, "split": trainer.split_rng})
     result = loop.run()
+    scores = list(result.evals)
     if result.status != "non_finite":
         if last.get("step") != result.step:
-            eval_fn(result.step)
+            scores.append({"step": result.step, "train_seconds": math.nan, **eval_fn(result.step)})
         save_gaussians(run_dir / "model.ply", trainer.model)
         _write_scene(run_dir, capture, _evenly([im.camera for im in evals], cfg.n_scene_cameras), background,
                      trainer.model)
@@ -232,4 +235,4 @@ def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: Load
     return TrainSummary(steps=result.step, seconds=time.perf_counter() - started,
                         psnr_val=last.get("psnr", math.nan), ssim_val=last.get("ssim", math.nan),
                         psnr_init=psnr_init, n_gaussians=trainer.model.num_gaussians,
-                        stage_seconds=dict(result.seconds), status=result.status)
+                        stage_seconds=dict(result.seconds), status=result.status, evals=scores)

@@ -157,3 +157,6 @@ class TrainSummary:
     n_gaussians: int
     stage_seconds: dict[str, float]
     status: str
+    evals: list = dataclasses.field(default_factory=list)
+    """Every evaluation of the run: dicts with "step", "train_seconds" (training time before it, NaN for the
+    closing one of a resumed or interrupted run) and "psnr", "ssim"."""

@@ -120,6 +120,8 @@ def init_gaussians(capture, cfg, cameras, *, device) -> Gaussians3D | Gaussians4
     common = {"opacity_logits": torch.full((n,), math.log(cfg.init_opacity / (1 - cfg.init_opacity)), dtype=f64),
               "sh_dc": ((rgb - 0.5) / _C0)[:, None, :],
               "sh_rest": torch.zeros(n, (cfg.sh_degree + 1) ** 2 - 1, 3, dtype=f64)}
+    if cfg.method == "gs4d" and cfg.sh_degree_t > 0:  # Yang's temporal blocks, time-major, all zero
+        common["sh_rest"] = torch.zeros(n, (cfg.sh_degree_t + 1) * (cfg.sh_degree + 1) ** 2 - 1, 3, dtype=f64)
     if cfg.method == "gs3d":
         quats = torch.zeros(n, 4, dtype=f64)
         quats[:, 0] = 1.0
@@ -133,7 +135,8 @@ def init_gaussians(capture, cfg, cameras, *, device) -> Gaussians3D | Gaussians4
         if cfg.rotation_4d == "dualquat":
             rotations[:, 4] = 1.0  # q_l = q_r = identity
         model = Gaussians4D(means4=torch.cat([xyz, times], 1), log_scales=torch.cat([log_scale, log_t], 1),
-                            rotations=rotations, rotation=cfg.rotation_4d, time_range=(t0, t1), **common)
+                            rotations=rotations, rotation=cfg.rotation_4d, time_range=(t0, t1),
+                            sh_degree_t=cfg.sh_degree_t, **common)
     params = {k: v.to(device=device, dtype=torch.float32).contiguous().requires_grad_(True)
               for k, v in model.parameter_dict().items()}
     return dataclasses.replace(model, **params)

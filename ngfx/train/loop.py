@@ -58,11 +58,19 @@ class LoopConfig:
     """Append a metrics line and refresh the progress display every this many steps."""
     resume: bool = True
     """Continue from the newest checkpoint in the run folder when there is one."""
+    max_seconds: float = 0.0
+    """Also stop (status "finished") once this process has trained this many seconds; 0 = no limit. Training
+    time is wall time minus evaluation and checkpoint writing."""
+    eval_at_seconds: tuple[float, ...] = ()
+    """Also evaluate when the training time first passes each of these marks (benchmarks: PSNR over time)."""
 
     def __post_init__(self):
         for name in ("max_steps", "eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_seconds < 0 or any(not mark > 0 for mark in self.eval_at_seconds):
+            raise ValueError(f"need max_seconds >= 0 and eval_at_seconds > 0, got {self.max_seconds}, "
+                             f"{self.eval_at_seconds}")
         if self.keep_checkpoints < 1 or self.log_every < 1:
             raise ValueError(f"keep_checkpoints and log_every must be >= 1, got {self.keep_checkpoints}, "
                              f"{self.log_every}")
@@ -70,13 +78,15 @@ class LoopConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
-    """How a run ended: status "finished", "interrupted" or "non_finite"; `step` steps completed."""
+    """How a run ended: status "finished", "interrupted" or "non_finite"; `step` steps completed; `evals` the
+    evaluations of this process as dicts with "step", "train_seconds" and the eval callback's metrics."""
 
     status: str
     step: int
     checkpoint: Path | None
     message: str
     seconds: dict[str, float]
+    evals: list = dataclasses.field(default_factory=list)
 
 
 def checkpoint_path(run_dir, step: int) -> Path:
@@ -171,7 +181,7 @@ class TrainLoop:
         """Train until max_steps, Ctrl-C or a non-finite loss, and say which (none of these raises)."""
         step, checkpoint = self._start()
         run = _Run(step=step, checkpoint=checkpoint, saved_step=step if checkpoint else None, log_step=step,
-                   timer=StageTimer(self.sync))
+                   timer=StageTimer(self.sync, clock=lambda: time.perf_counter()))
         progress = Progress(self.cfg.max_steps, initial=step, every=self.cfg.log_every, stream=self.stream,
                             use_tqdm=self.use_tqdm)
 
@@ -192,10 +202,11 @@ class TrainLoop:
             message = self._finish(run, status, log, progress) or message
             log.write({"event": status, "step": run.step, "seconds": run.timer.seconds})
         self.stream.write(f"{message}\n{run.timer.summary()}\n")
-        return TrainResult(status, run.step, run.checkpoint, message, dict(run.timer.seconds))
+        return TrainResult(status, run.step, run.checkpoint, message, dict(run.timer.seconds), run.evals)
 
     def _steps(self, run: "_Run", flag: dict, log: JsonlLog, progress: Progress) -> tuple[str, str]:
         """The step loop; returns (status, message) where the message is set only for a non-finite loss."""
+        marks = sorted(self.cfg.eval_at_seconds)
         while run.step < self.cfg.max_steps and not flag["stop"]:
             metrics = self.step_fn(run.step, run.timer)
             loss = float(metrics["loss"])
@@ -210,10 +221,17 @@ class TrainLoop:
                 rate = (step - run.log_step) / max(now - run.log_time, 1e-9)
                 log.write({"step": step, **metrics, "loss": loss, "its": rate, "elapsed": now - run.started})
                 run.log_time, run.log_step = now, step
-            if self.eval_fn and self.cfg.eval_every and step % self.cfg.eval_every == 0:
+            trained, due = run.train_seconds(), False
+            while marks and trained >= marks[0]:
+                marks.pop(0)
+                due = True
+            if self.eval_fn and (due or (self.cfg.eval_every and step % self.cfg.eval_every == 0)):
                 self._evaluate(run, log, progress)
             if self.cfg.checkpoint_every and step % self.cfg.checkpoint_every == 0:
                 self._save(run)
+            if self.cfg.max_seconds and trained >= self.cfg.max_seconds:
+                progress.message(f"time budget of {self.cfg.max_seconds:g} s reached at step {step}")
+                return "finished", ""
         return ("finished" if run.step >= self.cfg.max_steps else "interrupted"), ""
 
     def _finish(self, run: "_Run", status: str, log: JsonlLog, progress: Progress) -> str | None:
@@ -229,9 +247,11 @@ class TrainLoop:
         return f"finished {run.step} steps; checkpoint {run.checkpoint}"
 
     def _evaluate(self, run: "_Run", log: JsonlLog, progress: Progress) -> None:
+        trained = run.train_seconds()
         with run.timer("eval"):
             results = self.eval_fn(run.step)
-        log.write({"step": run.step, "eval": results})
+        log.write({"step": run.step, "eval": results, "train_seconds": trained})
+        run.evals.append({"step": run.step, "train_seconds": trained, **results})
         shown = ", ".join(f"{k} {float(v):.4g}" for k, v in results.items())
         progress.message(f"eval at step {run.step}: {shown}")
         run.evaluated = run.step
@@ -255,5 +275,11 @@ class _Run:
     log_step: int
     timer: StageTimer
     evaluated: int | None = None
-    started: float = dataclasses.field(default_factory=time.perf_counter)
-    log_time: float = dataclasses.field(default_factory=time.perf_counter)
+    started: float = dataclasses.field(default_factory=lambda: time.perf_counter())
+    log_time: float = dataclasses.field(default_factory=lambda: time.perf_counter())
+    evals: list = dataclasses.field(default_factory=list)
+
+    def train_seconds(self) -> float:
+        """Wall seconds of this process's run() so far, less evaluation and checkpoint writing."""
+        spent = self.timer.seconds
+        return time.perf_counter() - self.started - spent.get("eval", 0.0) - spent.get("checkpoint", 0.0)

@@ -86,6 +86,8 @@ def test_static_training_learns_and_writes_outputs(static_capture, tmp_path):
     assert load_config(run / "config.json", GaussianTrainConfig) == _config(eval_every=60)
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if "eval" in r]
     assert [r["step"] for r in evals] == [60, 120]
+    assert [e["step"] for e in summary.evals] == [60, 120] and summary.evals[-1]["psnr"] == summary.psnr_val
+    assert 0 < summary.evals[0]["train_seconds"] < summary.evals[1]["train_seconds"]
     scene = json.loads((run / "scene.json").read_text())
     assert scene["nodes"] == [{"name": "gaussians", "type": "gaussians", "path": "model.ply"}]
     assert len(scene["cameras"]) == 3 and Camera.from_dict(scene["cameras"][0]).width == W
@@ -125,15 +127,21 @@ def dynamic_capture(tmp_path_factory):
 @pytest.mark.parametrize("variant", ["yang", "duan"])
 def test_dynamic_training_improves(dynamic_capture, tmp_path, variant):
     assert dynamic_capture.format == "dnerf" and dynamic_capture.is_dynamic
-    cfg = _config(method="gs4d", steps=50, times_per_step=2, densify=None, sh_degree=0, n_eval_views=2)
+    cfg = _config(method="gs4d", steps=50, times_per_step=2, densify=None, sh_degree=0, n_eval_views=2,
+                  sh_degree_t=1)  # Yang's spherindrical harmonics: one temporal block
     if variant == "duan":  # rotor, entropy loss, Duan's densification with the time-gradient rule
         cfg = dataclasses.replace(cfg, rotation_4d="rotor", entropy_weight=1e-3, times_per_step=3,
-                                  densify=DensifyConfig.duan(start=10, stop=40, every=10, reset_every=10**6))
+                                  densify=DensifyConfig.duan(start=10, stop=40, every=10, reset_every=10**6),
+                                  sh_degree_t=0)
     summary = train_gaussians(dynamic_capture, cfg, tmp_path / "run", stream=io.StringIO())
     assert summary.status == "finished"
     assert summary.psnr_val > summary.psnr_init + 3.0, summary
     model = load_gaussians(tmp_path / "run" / "model.ply")
     assert model.time_range == (0.0, 1.0) and model.rotation == cfg.rotation_4d
+    assert model.sh_degree_t == cfg.sh_degree_t
+    assert model.sh_rest.shape[1] == (cfg.sh_degree_t + 1) * (cfg.sh_degree + 1) ** 2 - 1
+    if cfg.sh_degree_t:  # the cos(2 pi dt / T) colour block starts at zero and must have learnt something
+        assert model.sh_rest.abs().max() > 1e-3
     assert json.loads((tmp_path / "run" / "scene.json").read_text())["time"] == {"duration_s": 1.0}
 
 

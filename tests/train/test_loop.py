@@ -191,3 +191,51 @@ def test_other_errors_propagate_and_restore_the_sigint_handler(tmp_path):
         train(toy, tmp_path, 10)
     assert signal.getsignal(signal.SIGINT) is before
     assert latest_checkpoint(tmp_path) is None, "a crash must not checkpoint a half-done step"
+
+
+class FakeClock:
+    """Stands in for the loop's `time` module: each training step costs `step_s` seconds, each evaluation
+    `eval_s` (which the training clock must not count)."""
+
+    def __init__(self, step_s, eval_s):
+        self.now, self.step_s, self.eval_s = 100.0, step_s, eval_s
+
+    def perf_counter(self):
+        return self.now
+
+
+def test_time_budget_stops_and_eval_marks_fire_once_on_training_time(tmp_path, monkeypatch):
+    import ngfx.train.loop as loop_module
+
+    clock = FakeClock(step_s=1.0, eval_s=50.0)
+    monkeypatch.setattr(loop_module, "time", clock)
+    toy = Toy()
+    inner = toy.step
+
+    def step(step, timer):
+        clock.now += clock.step_s
+        return inner(step, timer)
+
+    def eval_fn(step):
+        clock.now += clock.eval_s  # long evaluations must not eat the training budget
+        return {"psnr": float(step)}
+
+    toy.step = step
+    result = train(toy, tmp_path / "run", 1000, eval_fn=eval_fn, max_seconds=10.5,
+                   eval_at_seconds=(2.5, 5.5, 5.8), checkpoint_every=0)
+    assert result.status == "finished"
+    assert result.step == 11  # the first step at or past 10.5 s of training
+    marks = [(e["step"], e["train_seconds"]) for e in result.evals]
+    # 2.5 s -> after step 3; 5.5 and 5.8 both pass by step 6 -> one evaluation; then the final one at 11
+    assert marks == [(3, 3.0), (6, 6.0), (11, 11.0)]
+    assert [e["psnr"] for e in result.evals] == [3.0, 6.0, 11.0]
+    evals = [r for r in read_jsonl(tmp_path / "run" / "metrics.jsonl") if "eval" in r]
+    assert [r["train_seconds"] for r in evals] == [3.0, 6.0, 11.0]
+
+
+def test_time_budget_zero_means_no_limit_and_bad_marks_are_refused(tmp_path):
+    assert train(Toy(), tmp_path / "run", 7, max_seconds=0.0).step == 7
+    with pytest.raises(ValueError, match="eval_at_seconds"):
+        LoopConfig(eval_at_seconds=(0.0,))
+    with pytest.raises(ValueError, match="max_seconds"):
+        LoopConfig(max_seconds=-1.0)
