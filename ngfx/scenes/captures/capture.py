@@ -12,6 +12,7 @@ then the pinhole camera of the undistorted image.
 
 import dataclasses
 import json
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ import numpy as np
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
 
-__all__ = ["Capture", "CaptureFrame", "LoadOptions", "SPLITS", "estimate_up", "mean_camera_up",
-           "read_json_object"]
+__all__ = ["Capture", "CaptureFrame", "LoadOptions", "SPLITS", "assign_splits", "estimate_up",
+           "mean_camera_up", "read_json_object"]
 
 SPLITS = ("train", "val", "test")
 
@@ -107,3 +108,62 @@ def estimate_up(cameras) -> tuple[float, float, float]:
     if np.linalg.norm(up) < 1e-6:
         up = mean_camera_up(cameras[:1])
     return tuple(float(v) for v in up / np.linalg.norm(up))
+
+
+def assign_splits(views: Sequence[str | Collection[str]], split: str, *, file=None, every: int = 8,
+                  strict: bool = False) -> list[str]:
+    """"train"/"val" per view (in the given order) for LoadOptions.split: "auto" (every `every`-th view,
+    starting with the first, is "val"), "every:N" (the same with N >= 2), or "cameras:a,b" (the views a
+    listed word names). A view is given as its name, which "cameras:" matches whole or by its stem, or as
+    the set of words that name it. "auto" and "every:N" never hold out a single view.
+
+    `strict` keeps the NeRF-JSON loaders' reading (COLMAP and LLFF use the default): N in plain digits only
+    (else N is read as int() reads it, so "every: 8" is 8), and their wording of errors, in which a bad N
+    or a "cameras:" naming nothing is an unknown split."""
+    if split == "auto":
+        n = every
+    elif split.startswith("every:"):
+        n = _every_n(split, file, strict)
+    elif split.startswith("cameras:"):
+        return _held_by_name(views, split, file, strict)
+    else:
+        raise _unknown_split(split, file, strict)
+    if len(views) < 2:  # nothing to hold out a view from
+        return ["train"] * len(views)
+    return ["val" if k % n == 0 else "train" for k in range(len(views))]
+
+
+def _unknown_split(split: str, file, strict: bool) -> InputError:
+    fix = "use auto, every:N (N >= 2) or cameras:a,b" if strict else "use auto, every:N or cameras:a,b"
+    return InputError(f"unknown split '{split}'", file=file, field="split", fix=fix)
+
+
+def _every_n(split: str, file, strict: bool) -> int:
+    arg = split[len("every:"):]
+    if strict:
+        if arg.isdigit() and int(arg) >= 2:
+            return int(arg)
+        raise _unknown_split(split, file, strict)
+    try:
+        n = int(arg)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise InputError(f"split '{split}' needs a whole number N >= 2", file=file, field="split",
+                         fix="use e.g. --split every:8")
+    return n
+
+
+def _held_by_name(views, split: str, file, strict: bool) -> list[str]:
+    """"cameras:a,b": "val" for the views one of the listed words names, every word naming some view."""
+    wanted = {w.strip() for w in split[len("cameras:"):].split(",") if w.strip()}
+    keys = [{v, Path(v).stem} if isinstance(v, str) else set(v) for v in views]
+    unknown = sorted(wanted - set().union(*keys))
+    if strict and not wanted:
+        raise _unknown_split(split, file, strict)
+    if not wanted or unknown:
+        problem, example = (("names views that are not in this capture", "cameras:r_0,r_8") if strict else
+                            ("names no view or unknown views", "--split cameras:0001,0009"))
+        raise InputError(f"split '{split}' {problem} ({', '.join(unknown[:3])})", file=file, field="split",
+                         fix=f"list image names or stems, e.g. {example}")
+    return ["val" if k & wanted else "train" for k in keys]

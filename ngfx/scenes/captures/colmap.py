@@ -28,7 +28,7 @@ import numpy as np
 
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
-from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions, estimate_up
+from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions, assign_splits, estimate_up
 from ngfx.scenes.captures.colmap_io import ColmapCamera, ColmapImage, model_files, read_model
 from ngfx.scenes.transforms import quat_to_matrix
 
@@ -160,32 +160,3 @@ def _drop_missing(images, splits, image_dir: Path, skip_missing: bool):
                       f"(first: '{missing[0]}')", stacklevel=3)
     return [im for im, ok in zip(images, present) if ok], [s for s, ok in zip(splits, present) if ok]
 
-
-def assign_splits(names: list[str], split: str, *, file=None, every: int = 8) -> list[str]:
-    """"train"/"val" per name (in the given order) for LoadOptions.split: "auto" (every `every`-th view,
-    starting with the first, is "val"), "every:N" (the same with N), or "cameras:a,b" (these names or
-    stems). A single view is always "train"."""
-    if split == "auto":
-        n = every
-    elif split.startswith("every:"):
-        try:
-            n = int(split[len("every:"):])
-        except ValueError:
-            n = 0
-        if n < 2:
-            raise InputError(f"split '{split}' needs a whole number N >= 2", field="split",
-                             fix="use e.g. --split every:8")
-    elif split.startswith("cameras:"):
-        wanted = {w.strip() for w in split[len("cameras:"):].split(",") if w.strip()}
-        known = {key for name in names for key in (name, Path(name).stem)}
-        unknown = sorted(wanted - known)
-        if not wanted or unknown:
-            raise InputError(f"split '{split}' names no view or unknown views ({', '.join(unknown[:3])})",
-                             file=file, field="split",
-                             fix="list image names or stems, e.g. --split cameras:0001,0009")
-        return ["val" if name in wanted or Path(name).stem in wanted else "train" for name in names]
-    else:
-        raise InputError(f"unknown split '{split}'", field="split", fix="use auto, every:N or cameras:a,b")
-    if len(names) < 2:  # nothing to hold out a view from
-        return ["train"] * len(names)
-    return ["val" if k % n == 0 else "train" for k in range(len(names))]

@@ -21,8 +21,8 @@ import numpy as np
 
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
-from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions, estimate_up
-from ngfx.scenes.captures.colmap import assign_splits, fit_to_file, image_folder
+from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions, assign_splits, estimate_up
+from ngfx.scenes.captures.colmap import fit_to_file, image_folder
 
 __all__ = ["IMAGE_SUFFIXES", "load_llff"]
 
