@@ -15,15 +15,17 @@ a plain lock alone could starve either side (Python's locks are not fair), hence
 Taichi's LLVM backends also insist that the first kernel launch after ti.init (which builds the field struct
 module) runs on the main thread: `materialize_taichi` launches an empty kernel there before training starts.
 
+The training thread talks to the viewer only through its thread-safe `ngfx.viewer.ViewerHandle`: after each
+publish it sets the window title (step and Gaussian count) and calls `request_redraw()`. A redraw counts as a
+view change for the viewer, so while training the view renders at the adaptive "moving" resolution and
+sharpens to full size once snapshots stop.
+
 Stopping. Closing the window (or Ctrl-C in the viewer) sets a stop flag; the next `on_step` raises
 KeyboardInterrupt, which the training loop turns into a checkpoint and status "interrupted". When training
-ends first, the viewer stays open on the final model until closed. With `screenshot`, the viewer runs on
-the scripted 1/30 s clock (time paused at the start) until training has ended and the final model is drawn,
-then saves that frame and exits: `ngfx train DATA --view --steps 30 --screenshot s.png`.
-
-A new snapshot counts as a view change for the viewer (its render cache is keyed on the controller's
-revision, which this module bumps), so while training the view renders at the adaptive "moving" resolution
-and sharpens to full size once snapshots stop. The window title shows the step and the Gaussian count.
+ends first, the viewer stays open on the final model until closed (after an error, or with `screenshot`, the
+training thread closes it through the handle). With `screenshot`, the viewer runs on the scripted 1/30 s
+clock (time paused at the start) until training has ended, then saves the final model's frame and exits:
+`ngfx train DATA --view --steps 30 --screenshot s.png`.
 """
 
 import dataclasses
@@ -131,9 +133,9 @@ def train_with_viewer(capture, cfg, run_dir, *, options, screenshot: str | None 
     from ngfx.splatting.render import render_gaussians
     from ngfx.splatting.trainer import train_gaussians
     from ngfx.splatting.trainer_init import scene_box, time_span
-    from ngfx.viewer import run_viewer
+    from ngfx.viewer import ViewerHandle, run_viewer
 
-    turns, slot, stop = TaichiTurns(), SnapshotSlot(), threading.Event()
+    turns, slot, stop, viewer = TaichiTurns(), SnapshotSlot(), threading.Event(), ViewerHandle()
     done = threading.Event()
     outcome: dict = {}
     train_cams = [f.camera for f in capture.split("train")] or [f.camera for f in capture.frames]
@@ -150,6 +152,9 @@ def train_with_viewer(capture, cfg, run_dir, *, options, screenshot: str | None 
         if final or now - last_publish[0] >= PUBLISH_EVERY_S:
             slot.publish(step, model, final=final)
             last_publish[0] = now
+            viewer.set_title(f"ngfx train - step {step}/{cfg.steps} - {model.num_gaussians:,} Gaussians"
+                             + (" - done" if final else ""))
+            viewer.request_redraw()  # after the publish: the redraw renders this snapshot (or a newer one)
         turns.trainer_yield()
 
     def train() -> None:
@@ -162,6 +167,8 @@ def train_with_viewer(capture, cfg, run_dir, *, options, screenshot: str | None 
         finally:
             turns.trainer_release()
             done.set()
+            if screenshot is not None or "error" in outcome:
+                viewer.close()  # the screenshot (saved at exit) shows the final model: published above
 
     bg = torch.tensor(background, dtype=torch.float32)
 
@@ -182,8 +189,6 @@ def train_with_viewer(capture, cfg, run_dir, *, options, screenshot: str | None 
                                 alpha=torch.zeros(h, w))
         return turns.viewer_call(draw, snap.model, camera, t)
 
-    seen = {"version": 0, "window": None}
-
     thread = threading.Thread(target=train, name="ngfx-train", daemon=True)
 
     def on_frame(index, controller, state) -> None:
@@ -191,16 +196,7 @@ def train_with_viewer(capture, cfg, run_dir, *, options, screenshot: str | None 
             thread.start()
             if screenshot is not None:
                 state.playing = False  # scripted: a reproducible frame at the start time
-        finished = done.is_set()  # before reading the slot: the final model is published before `done` is set
-        snap = slot.get()
-        if snap.version != seen["version"]:
-            seen["version"] = snap.version
-            controller.revision += 1  # the model changed: make the viewer render again
-            _set_title(seen, f"ngfx train - step {snap.step}/{cfg.steps} - {snap.model.num_gaussians:,} Gaussians"
-                       + (" - done" if snap.final else ""))
-        if finished and (screenshot is not None or "error" in outcome):
-            _close_window(seen)  # the loop returns at the next frame, after drawing this one
-        elif screenshot is not None:
+        if screenshot is not None and not done.is_set():
             wallclock.sleep(_SCRIPTED_IDLE_S)  # no busy loop against the training thread
 
     materialize_taichi()
@@ -208,7 +204,8 @@ def train_with_viewer(capture, cfg, run_dir, *, options, screenshot: str | None 
         box = scene_box(capture, train_cams)
         run_viewer(render_fn, _window_camera(capture), duration_s=(t1 - t0) if dynamic else 0.0, up=capture.up,
                    center=0.5 * (box[0] + box[1]), title=f"ngfx train - {capture.root.name}",
-                   screenshot=screenshot, frames=None if screenshot is None else 2**62, on_frame=on_frame)
+                   screenshot=screenshot, frames=None if screenshot is None else 2**62, on_frame=on_frame,
+                   handle=viewer)
     except KeyboardInterrupt:
         pass  # Ctrl-C in the viewer: stop training like a closed window
     finally:
@@ -221,22 +218,3 @@ def train_with_viewer(capture, cfg, run_dir, *, options, screenshot: str | None 
         raise outcome["error"]
     return outcome.get("summary")
 
-
-def _pyglet_window(seen: dict):
-    if seen["window"] is None:
-        import pyglet.app
-
-        seen["window"] = next(iter(pyglet.app.windows), None)
-    return seen["window"]
-
-
-def _set_title(seen: dict, title: str) -> None:
-    window = _pyglet_window(seen)
-    if window is not None:
-        window.set_caption(title)
-
-
-def _close_window(seen: dict) -> None:
-    window = _pyglet_window(seen)
-    if window is not None:
-        window.has_exit = True

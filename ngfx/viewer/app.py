@@ -12,10 +12,15 @@ back from the framebuffer, so they equal a headless render of the same camera an
 With `frames=N` the viewer runs exactly N frames on a fixed 1/30 s clock (playback and fly speed included;
 frame k shows `start_time + k / 30` while playing), so scripted runs are reproducible, then exits.
 pyglet is imported inside `run_viewer`; `import ngfx.viewer` needs no display.
+
+Other threads steer a running viewer only through a `ViewerHandle` passed as `run_viewer(handle=...)`: it
+records requests (redraw, title, close) under a lock, and the viewer's loop applies them on its own thread at
+its next frame, so pyglet and `render_fn` are only ever called from the thread that runs `run_viewer`.
 """
 
 import os
 import sys
+import threading
 import time as wallclock
 from typing import Callable
 
@@ -27,7 +32,7 @@ from ngfx.viewer.display import TextureView, display_image, next_screenshot_path
 from ngfx.viewer.hud import Hud, status_text
 from ngfx.viewer.state import AdaptiveResolution, ViewerState
 
-__all__ = ["run_viewer"]
+__all__ = ["run_viewer", "ViewerHandle"]
 
 RenderFn = Callable[[Camera, float], RenderOutput]
 FrameHook = Callable[[int, CameraController, ViewerState], None]
@@ -57,18 +62,59 @@ def _open_window(width: int, height: int, title: str):
         raise
 
 
+class ViewerHandle:
+    """Thread-safe remote control of one `run_viewer` loop (module docstring); every method may be called
+    from any thread, before, during or after the loop, and returns at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._redraws = 0  # requests not yet taken by the loop
+        self._title: str | None = None
+        self._close = threading.Event()
+
+    def request_redraw(self) -> None:
+        """What `render_fn` draws changed: render the current view again at the next frame. A redraw counts as
+        a view change, so frequent redraws render at the adaptive "moving" size and the view sharpens to full
+        resolution once they stop. Screenshots taken after the request (also at exit) show the new content."""
+        with self._lock:
+            self._redraws += 1
+
+    def set_title(self, title: str) -> None:
+        """Set the window's caption at the next frame (the latest title wins)."""
+        with self._lock:
+            self._title = str(title)
+
+    def close(self) -> None:
+        """Ask the loop to exit, like the window's close button: the frame in progress is finished, the next one
+        is not started, and `run_viewer` returns (after saving its `screenshot=`, if any)."""
+        self._close.set()
+
+    @property
+    def close_requested(self) -> bool:
+        return self._close.is_set()
+
+    def _take(self) -> tuple[bool, str | None]:
+        """(whether a redraw was requested, the new title or None) since the last call; for the loop."""
+        with self._lock:
+            redraw, title = self._redraws > 0, self._title
+            self._redraws, self._title = 0, None
+        return redraw, title
+
+
 class _Viewer:
     """One window's per-frame loop; event handlers are pushed onto the pyglet window."""
 
-    def __init__(self, window, render_fn: RenderFn, controller: CameraController, state: ViewerState):
+    def __init__(self, window, render_fn: RenderFn, controller: CameraController, state: ViewerState,
+                 handle: ViewerHandle):
         self.window, self.render_fn = window, render_fn
-        self.controller, self.state = controller, state
+        self.controller, self.state, self.handle = controller, state, handle
+        self._redraws = 0  # redraw requests taken from the handle: part of the render key, like the revision
         self.adaptive = AdaptiveResolution()
         self.view, self.hud = TextureView(), Hud(with_slider=state.duration_s > 0)
         self.size = window.get_size()
         self.fps = 0.0
         self._scrubbing = False
-        self._seen = (controller.revision, state.time)
+        self._seen = (controller.revision, state.time, self._redraws)
         self._rendered = None  # (key, RenderOutput) of the last render
         self._shown = None  # (key, mode) of the image in the texture
         window.push_handlers(self)
@@ -113,11 +159,20 @@ class _Viewer:
         self.state.set_time(self.hud.slider_fraction(x, self.size[0]) * self.state.duration_s)
 
     # --- frames ---------------------------------------------------------------------------------------------
+    def _take_requests(self) -> bool:
+        """Apply the handle's pending requests; returns whether a redraw was requested."""
+        redraw, title = self.handle._take()
+        if title is not None:
+            self.window.set_caption(title)
+        self._redraws += redraw
+        return redraw
+
     def step(self, dt: float) -> None:
         """Advance input and playback by `dt` seconds, render if needed, and present one frame."""
         self.controller.update(dt)
         self.state.advance(dt)
-        seen = (self.controller.revision, self.state.time)  # a time change alone counts as motion
+        self._take_requests()
+        seen = (self.controller.revision, self.state.time, self._redraws)  # a time change alone is motion too
         self.state.note_motion(seen != self._seen, dt)
         self._seen = seen
         width, height = self.size
@@ -156,6 +211,8 @@ class _Viewer:
 
     def save(self, path) -> str:
         """Save the full-resolution render of the current view and mode (no HUD) as a PNG; returns the path."""
+        self._take_requests()  # a redraw requested after the last frame was drawn, e.g. just before a close
+        self._seen = (self.controller.revision, self.state.time, self._redraws)  # the render key: current
         out = self._render(self.size)
         return str(save_png(path, display_image(out, self.state.mode)))
 
@@ -165,7 +222,8 @@ class _Viewer:
         index = 0
         while frames is None or index < frames:
             self.window.dispatch_events()
-            if self.window.has_exit:
+            self._take_requests()  # before a close too: a title set just before it still shows
+            if self.window.has_exit or self.handle.close_requested:
                 return
             if on_frame is not None:
                 on_frame(index, self.controller, self.state)
@@ -186,7 +244,8 @@ class _Viewer:
 
 def run_viewer(render_fn: RenderFn, camera: Camera, *, duration_s: float = 0.0, up=(0.0, 1.0, 0.0),
                center=None, title: str = "ngfx", screenshot: str | None = None, frames: int | None = None,
-               start_time: float = 0.0, on_frame: FrameHook | None = None) -> None:
+               start_time: float = 0.0, on_frame: FrameHook | None = None,
+               handle: ViewerHandle | None = None) -> None:
     """Open a window of camera.width x camera.height showing `render_fn(camera, time) -> RenderOutput`.
 
     Left drag orbits around `center` (or a point on the view axis), right/middle drag pans, the wheel zooms,
@@ -194,7 +253,8 @@ def run_viewer(render_fn: RenderFn, camera: Camera, *, duration_s: float = 0.0, 
     space plays/pauses and the bottom slider scrubs time when `duration_s` > 0 (scene seconds, `up` is the
     world up axis for orbiting). `frames=N` runs N frames on a fixed clock and returns; with `screenshot`,
     the final view is then saved there (module docstring; `frames` defaults to 1). `on_frame(k, controller,
-    state)` is called before frame k, for scripted input. Raises InputError when there is no display.
+    state)` is called before frame k, for scripted input. `handle` lets other threads request redraws, set the
+    title and close the window (`ViewerHandle`). Raises InputError when there is no display.
     """
     if frames is not None and frames < 1:
         raise InputError(f"frames must be at least 1, got {frames}", field="frames")
@@ -202,7 +262,8 @@ def run_viewer(render_fn: RenderFn, camera: Camera, *, duration_s: float = 0.0, 
         frames = 1
     controller = CameraController.from_camera(camera, up=up, center=center)
     state = ViewerState(duration_s=duration_s, time=start_time, playing=duration_s > 0)
-    viewer = _Viewer(_open_window(camera.width, camera.height, title), render_fn, controller, state)
+    viewer = _Viewer(_open_window(camera.width, camera.height, title), render_fn, controller, state,
+                     handle if handle is not None else ViewerHandle())
     try:
         viewer.loop(frames, on_frame)
         if screenshot is not None:
