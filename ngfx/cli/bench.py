@@ -16,7 +16,7 @@ from ngfx.cli.runtime_flags import start_runtime
 
 __all__ = ["add_arguments", "main", "SUITES", "median_ms", "write_json_atomic"]
 
-SUITES = {"raster": "ngfx.cli.bench_raster", "splat": "ngfx.cli.bench_splat"}
+SUITES = {"raster": "ngfx.cli.bench_raster", "splat": "ngfx.cli.bench_splat", "train": "ngfx.cli.bench_train"}
 
 
 def add_arguments(parser) -> None:
@@ -28,10 +28,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--width", type=int, default=1920, help="raster: image width")
     parser.add_argument("--height", type=int, default=1080, help="raster: image height")
     # splat suite flags here, not imported from bench_splat: that module loads torch, and parsing must not
-    parser.add_argument("--cases", default="a,b,c", help="splat: comma-separated subset of a,b,c")
+    parser.add_argument("--cases", default=None,
+                        help="splat: subset of a,b,c (default all); train: of lego,fox,panoptic,demo "
+                             "(default lego,fox,panoptic)")
     parser.add_argument("--garden", default=None, help="splat: path to test_garden.npz")
     parser.add_argument("--scale", type=float, default=1.0, help="splat: shrink Gaussian counts (CPU runs)")
     parser.add_argument("--no-gsplat", action="store_true", help="splat: skip the gsplat baseline")
+    parser.add_argument("--data", default=os.environ.get("NGFX_DATA", "../shared/data"),
+                        help="train: the folder holding lego400/, fox/, panoptic-basketball/ ($NGFX_DATA)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="train: seconds of training per case (default the case's: 300, 300, 600)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train: steps per case (default: calibrated to fit the budget)")
+    parser.add_argument("--downscale", type=int, default=1, help="train: shrink the images by this factor")
 
 
 def median_ms(fn, *, repeats: int, warmup: int, sync) -> tuple[float, float]:

@@ -141,7 +141,7 @@ def run(args):
                                     int(1014 * min(1, 2 * s)) // 2 * 2), [0.25, 0.5, 0.75]),
     }
     rows, described = [], {}
-    for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
+    for case in [c.strip() for c in (args.cases or "a,b,c").split(",") if c.strip()]:
         (model, cams, what), times = builders[case]()
         described[case] = what
         print(f"case {case}: {what}", flush=True)

@@ -188,12 +188,14 @@ def _write_scene(run_dir: Path, capture, cameras, background, model) -> None:
 
 
 def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: LoadOptions | None = None,
-                    on_step=None, stream=None) -> TrainSummary:
+                    on_step=None, stream=None, images: dict | None = None) -> TrainSummary:
     """Train cfg.method on `capture` into `run_dir` (module docstring), resuming from its newest checkpoint.
 
     on_step(step, model): called before each step with the model after `step` completed steps, and with the
-    final model when the run finishes (a live viewer); raising KeyboardInterrupt from it stops the run like Ctrl-C, with a checkpoint. stream: where
-    progress goes (default stderr). Images are read once, as float32 on `ngfx.kernels.runtime.device()`.
+    final model when the run finishes (a live viewer); raising KeyboardInterrupt from it stops the run like
+    Ctrl-C, with a checkpoint. stream: where progress goes (default stderr). Images are read once, as float32
+    on `ngfx.kernels.runtime.device()`; images: {"train": [...], "val": [...]}, FrameImages already read
+    with `options` (benchmarks reuse them).
     """
     from ngfx.kernels import runtime
 
@@ -201,8 +203,10 @@ def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: Load
     device = runtime.device()
     if cfg.method == "gs4d" and not capture.is_dynamic:
         raise ValueError("method gs4d needs a dynamic capture (frames with times)")
-    train = [dataclasses.replace(im, rgb=im.rgb.to(device)) for im in load_images(capture, "train", options)]
-    val = load_images(capture, "val", options) if capture.split("val") else []
+    images = images or {}
+    train = images.get("train") or load_images(capture, "train", options)
+    train = [dataclasses.replace(im, rgb=im.rgb.to(device)) for im in train]
+    val = images.get("val") or (load_images(capture, "val", options) if capture.split("val") else [])
     evals = [dataclasses.replace(im, rgb=im.rgb.to(device))
              for im in (_evenly(val, cfg.n_eval_views) if val else train[:cfg.n_eval_views])]
     if not train:
