@@ -92,8 +92,10 @@ def main(args) -> int:
         raise InputError(f"need --repeats >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}",
                          field="--repeats")
     check_size(args.width, args.height)
-    arch = start_runtime(args)
     suite = importlib.import_module(SUITES[args.suite])
+    if hasattr(suite, "check_args"):  # bad flags fail before the runtime starts (and prints its banner)
+        suite.check_args(args)
+    arch = start_runtime(args)
     rows, meta = suite.run(args)
     record = {"suite": args.suite, "date": datetime.date.today().isoformat(), "commit": _commit(), "arch": arch,
               "card": torch.cuda.get_device_name(0) if arch == "cuda" else platform.processor() or platform.machine(),

@@ -16,7 +16,7 @@ import torch
 from ngfx.cli.bench_train_cases import CASES, calibrate, case_capture, case_config, case_images, planned_steps
 from ngfx.errors import InputError
 
-__all__ = ["run", "table"]
+__all__ = ["check_args", "run", "table"]
 
 STAGES = ("render", "loss", "backward", "optimizer", "densify")
 
@@ -27,6 +27,19 @@ def _cases(args) -> list[str]:
     if unknown:
         raise InputError(f"unknown train case {unknown[0]!r}; the cases are {', '.join(CASES)}", field="--cases")
     return names
+
+
+def check_args(args) -> None:
+    """Flag errors, before any work: unknown cases, bad numbers, missing capture folders."""
+    for flag, value, least in (("--budget", args.budget, 1e-9), ("--steps", args.steps, 1),
+                               ("--downscale", args.downscale, 1)):
+        if value is not None and not value >= least:
+            raise InputError(f"must be >= {least:g}, got {value}", field=flag)
+    for name in _cases(args):
+        folder = Path(args.data) / (CASES[name].data or "")
+        if CASES[name].data is not None and not folder.is_dir():
+            raise InputError(f"case {name} needs the {CASES[name].data}/ capture, which is not there",
+                             file=folder, field="--data", fix="point --data at the folder holding it")
 
 
 def _montage(run_dir: Path, capture, options, n_views: int = 2) -> np.ndarray:
@@ -71,10 +84,6 @@ def run(args):
     from ngfx.render.output import save_png
     from ngfx.splatting.trainer import train_gaussians
 
-    for flag, value, least in (("--budget", args.budget, 1e-9), ("--steps", args.steps, 1),
-                               ("--downscale", args.downscale, 1)):
-        if value is not None and not value >= least:
-            raise InputError(f"must be >= {least:g}, got {value}", field=flag)
     out_dir = Path(args.out).parent if args.out else Path("bench-out")
     data_root = Path(args.data)
     rows = []

@@ -3,6 +3,7 @@
 import json
 
 import imageio.v3 as iio
+
 from tests.cli.cli_inputs import assert_one_line_error, run_ngfx
 
 
