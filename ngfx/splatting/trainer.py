@@ -9,8 +9,9 @@ iteration). The loop, checkpoints, bit-identical resume, Ctrl-C and non-finite l
 `ngfx.train.loop.TrainLoop`'s.
 
 Outputs in RUN: model.ply, scene.json (one "gaussians" node, a few capture cameras, the capture's up),
-config.json, metrics.jsonl, checkpoints/. Not implemented yet: Duan's 4D velocity-consistency loss (L_4D,
-needs a KNN), random backgrounds, SelectiveAdam / absgrad / MCMC, per-view exposure.
+config.json, metrics.jsonl, checkpoints/. Duan's 4D velocity-consistency loss (consistency.py) uses K
+neighbours refreshed every 100 steps and after each densification (checkpoints keep the ones in use). Not
+implemented yet: random backgrounds, SelectiveAdam / absgrad / MCMC, per-view exposure.
 """
 
 import dataclasses
@@ -23,6 +24,7 @@ import torch
 
 from ngfx.atomic import write_atomic
 from ngfx.scenes.captures import LoadOptions, load_images
+from ngfx.splatting.consistency import VelocityConsistency
 from ngfx.splatting.ply import save_gaussians
 from ngfx.splatting.render import render_gaussians
 from ngfx.splatting.strategy import (
@@ -80,6 +82,8 @@ class _Trainer:
         self.stats = init_state(self.model.num_gaussians, device=device)
         self.views = torch.Generator().manual_seed(cfg.seed + 1)
         self.split_rng = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+        self.consistency = (VelocityConsistency(cfg.consistency_k, seed=cfg.seed + 3)
+                            if cfg.method == "gs4d" and cfg.consistency_weight > 0 else None)
 
     def _render(self, image, sh_degree, *, time=None):
         out = render_gaussians(self.model, image.camera, time=time, sh_degree=sh_degree,
@@ -100,6 +104,8 @@ class _Trainer:
             if cfg.entropy_weight > 0:
                 visible = torch.stack([(out.radii > 0).all(-1) for out, _ in renders]).any(0)
                 loss = loss + cfg.entropy_weight * _entropy(self.model.opacities, visible)
+            if self.consistency is not None:
+                loss = loss + cfg.consistency_weight * self.consistency.loss(self.model, step)
             if not torch.isfinite(loss):
                 return {"loss": loss.detach()}  # the loop stops; nothing has changed
         with timer("backward"):
@@ -143,6 +149,8 @@ class _Trainer:
                 params[name] = extend_param(self.opt, name, tensor[k:])
             self.model = dataclasses.replace(model, **params)
             self.stats = init_state(self.model.num_gaussians, device=self.model.device)
+            if self.consistency is not None:
+                self.consistency.invalidate()  # rows moved: the cached neighbour lists are stale
         if self.dcfg.is_reset_step(done):
             model, mask = reset_opacity(self.model, self.dcfg)
             logits = replace_param(self.opt, "opacity_logits", model.opacity_logits)
@@ -151,7 +159,11 @@ class _Trainer:
 
     def get_state(self) -> dict:
         params = {k: v.detach().clone() for k, v in self.model.parameter_dict().items()}
-        return {"params": params, "optim": self.opt.state_dict(), "stats": dataclasses.asdict(self.stats)}
+        state = {"params": params, "optim": self.opt.state_dict(), "stats": dataclasses.asdict(self.stats)}
+        if self.consistency is not None and self.consistency.neighbours is not None:
+            state["consistency"] = {"neighbours": self.consistency.neighbours,
+                                    "refreshed_at": self.consistency.refreshed_at}
+        return state
 
     def set_state(self, state: dict) -> None:
         device = self.model.device
@@ -160,6 +172,9 @@ class _Trainer:
         self.opt = make_adam(self.model.parameter_dict(), _lrs(self.cfg, self.model, self.extent))
         self.opt.load_state_dict(state["optim"])
         self.stats = type(self.stats)(**{k: v.to(device) for k, v in state["stats"].items()})
+        if self.consistency is not None and "consistency" in state:  # the neighbours in use, not fresh ones
+            self.consistency.neighbours = state["consistency"]["neighbours"].to(device)
+            self.consistency.refreshed_at = int(state["consistency"]["refreshed_at"])
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -225,7 +240,8 @@ def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: Load
     loop = TrainLoop(loop_cfg, run_dir, step_fn=trainer.step, get_state=trainer.get_state,
                      set_state=trainer.set_state, eval_fn=eval_fn, config=cfg, stream=stream,
                      sync=device_sync(device) if cfg.time_stages else None,
-                     generators={"views": trainer.views, "split": trainer.split_rng})
+                     generators={"views": trainer.views, "split": trainer.split_rng,
+                                 **({"knn": trainer.consistency.generator} if trainer.consistency else {})})
     result = loop.run()
     scores = list(result.evals)
     if result.status != "non_finite":

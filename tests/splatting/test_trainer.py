@@ -132,7 +132,7 @@ def test_dynamic_training_improves(dynamic_capture, tmp_path, variant):
     if variant == "duan":  # rotor, entropy loss, Duan's densification with the time-gradient rule
         cfg = dataclasses.replace(cfg, rotation_4d="rotor", entropy_weight=1e-3, times_per_step=3,
                                   densify=DensifyConfig.duan(start=10, stop=40, every=10, reset_every=10**6),
-                                  sh_degree_t=0)
+                                  sh_degree_t=0, consistency_weight=0.05)
     summary = train_gaussians(dynamic_capture, cfg, tmp_path / "run", stream=io.StringIO())
     assert summary.status == "finished"
     assert summary.psnr_val > summary.psnr_init + 3.0, summary
@@ -154,3 +154,26 @@ def test_config_defaults_and_densify_scaling():
     assert undocumented_fields(GaussianTrainConfig) == []
     with pytest.raises(ValueError):
         GaussianTrainConfig(steps=0)
+
+
+
+def test_consistency_neighbours_are_checkpointed_and_resumed(dynamic_capture, tmp_path):
+    """L_4D's neighbour lists are searched again every 100 steps and after densification; a checkpoint keeps
+    the lists in use, so a resume does not search again from the resumed model."""
+    from ngfx.train.checkpoint import load_checkpoint
+    from ngfx.train.loop import latest_checkpoint
+
+    cfg = _config(method="gs4d", steps=30, sh_degree=0, n_eval_views=2, rotation_4d="rotor",
+                  consistency_weight=0.5, densify=DensifyConfig.duan(start=10, stop=20, every=10,
+                                                                     reset_every=10**6))
+
+    def stop_at_25(step, model):
+        if step == 25:
+            raise KeyboardInterrupt
+
+    half = train_gaussians(dynamic_capture, cfg, tmp_path / "run", stream=io.StringIO(), on_step=stop_at_25)
+    state = load_checkpoint(latest_checkpoint(tmp_path / "run"))["state"]
+    saved = state["consistency"]
+    assert 0 <= saved["refreshed_at"] < 25  # searched at step 0 and again after any densification
+    assert saved["neighbours"].shape == (half.n_gaussians, cfg.consistency_k)
+    assert train_gaussians(dynamic_capture, cfg, tmp_path / "run", stream=io.StringIO()).steps == 30
