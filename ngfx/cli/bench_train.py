@@ -66,8 +66,8 @@ def _montage(run_dir: Path, capture, options, n_views: int = 2) -> np.ndarray:
     return (torch.cat(columns, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
-def _row(name, case, capture, summary, steps, rate, seconds_budget) -> dict:
-    cam = capture.split("train")[0].camera
+def _row(name, case, capture, images, summary, steps, rate, seconds_budget) -> dict:
+    cam = images["train"][0].camera  # of the pixels trained on (after --downscale)
     stages = {s: summary.stage_seconds.get(s, 0.0) for s in STAGES}
     trained = sum(stages.values())
     return {"case": name, "method": case.method, "width": cam.width, "height": cam.height,
@@ -102,7 +102,7 @@ def run(args):
               f"{rate:.1f} steps/s -> {steps} steps in at most {budget:g} s", flush=True)
         cfg = case_config(case, steps, budget_s=budget)
         summary = train_gaussians(capture, cfg, run_dir, options=options, images=images)
-        row = _row(name, case, capture, summary, steps, rate, budget)
+        row = _row(name, case, capture, images, summary, steps, rate, budget)
         picture = out_dir / f"train-{name}.png"
         save_png(picture, _montage(run_dir, capture, options))
         row["picture"] = str(picture)
