@@ -4,30 +4,27 @@
    frame and the scene file into DIR (default ./ngfx-demo/). `--no-train` stops here (the quick run).
 2. Renders a synthetic multi-view capture of it with the render core (`ngfx.render.synthetic_capture`):
    DIR/capture/ (Blender layout, the scene at t = 0, every 8th view held out) and DIR/capture4d/ (D-NeRF
-   layout: fewer views, each at several times, for `ngfx train DIR/capture4d --method gs4d`).
-3. Trains 3D Gaussians on DIR/capture into DIR/gs3d/ (a normal run folder) and prints the held-out PSNR
-   of the trained and of the untrained model.
-4. Renders an orbit of the trained model to DIR/gaussians.mp4 through the same path as `ngfx render RUN`.
+   layout: fewer views, each at several times).
+3. Trains 3D Gaussians on DIR/capture into DIR/gs3d/ (a normal run folder), prints the held-out PSNR of the
+   trained and of the untrained model, and renders an orbit of the trained model to DIR/gaussians.mp4
+   through the same path as `ngfx render RUN`.
+4. The same for 4D Gaussians on DIR/capture4d: DIR/gs4d/, its held-out PSNR, and DIR/gaussians4d.mp4 (a
+   fixed camera while time runs through the model's span).
 
-Sizes (flags override them): on the CPU 32 views at 80x60, 5,000 random initial Gaussians, 500 steps, no
-densification (about a minute of training on two cores); on CUDA 64 views at 200x150, 50,000 Gaussians,
-3,000 steps with INRIA's densification compressed to the run.
+Steps 2-4 and their sizes are `ngfx.cli.demo_train`'s: on the CPU 32 views at 80x60, 500 gs3d and 300 gs4d
+steps on 5,000 / 3,000 random initial Gaussians without densification (about a minute of training on two
+cores); on CUDA 64 views at 200x150, 50,000 Gaussians, 3,000 / 1,800 steps with INRIA's densification
+compressed to the run.
 """
 
-import contextlib
 import os
-import shutil
 import time
-from pathlib import Path
 
 from ngfx.cli.common import add_size_arguments, check_size
 from ngfx.cli.runtime_flags import Stopwatch, start_runtime
 from ngfx.errors import InputError
 
 __all__ = ["add_arguments", "main", "subject_bounds"]
-
-# per backend: views, capture width, height, steps, initial Gaussians, densify (views x times for 4D: 12 x 6)
-_SIZES = {"cpu": (32, 80, 60, 500, 5_000, False), "cuda": (64, 200, 150, 3_000, 50_000, True)}
 
 
 def add_arguments(parser) -> None:
@@ -36,7 +33,8 @@ def add_arguments(parser) -> None:
     add_size_arguments(parser, width=960, height=540)
     parser.add_argument("--fps", type=float, default=24.0)
     parser.add_argument("--no-train", action="store_true", help="only the turntable (no capture, no training)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default 500 on CPU, 3000 on CUDA)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="gs3d training steps (default 500 on CPU, 3000 on CUDA); gs4d gets 3/5 as many")
     parser.add_argument("--views", type=int, default=None, help="views in the synthetic capture (default 32 / 64)")
     parser.add_argument("--capture-size", default=None, metavar="WxH",
                         help="capture image size (default 80x60 on CPU, 200x150 on CUDA)")
@@ -70,63 +68,6 @@ def _check_flags(args) -> None:
                              fix="e.g. --capture-size 80x60")
 
 
-def _fresh(folder: Path, marker: str) -> Path:
-    """Empty a folder a previous demo wrote (recognised by `marker`), so a rerun starts over."""
-    if (folder / marker).exists():
-        shutil.rmtree(folder)
-    return folder
-
-
-def _train(args, scene, renderer, arch: str) -> None:
-    from ngfx.render.core import SceneRenderer
-    from ngfx.render.headless import plan_frames, render_frames
-    from ngfx.render.sources import load_source
-    from ngfx.render.synthetic_capture import render_capture
-    from ngfx.scenes.captures import load_capture
-    from ngfx.splatting.trainer import GaussianTrainConfig, train_gaussians
-
-    views, cw, ch, steps, n_init, densify = _SIZES["cuda" if arch == "cuda" else "cpu"]
-    views = args.views or views
-    if args.capture_size:
-        cw, ch = (int(v) for v in args.capture_size.lower().split("x"))
-    steps = args.steps or steps
-    out, bounds = Path(args.out), subject_bounds(scene)
-    t0 = time.perf_counter()
-    capture_dir = render_capture(scene, _fresh(out / "capture", "transforms_train.json"), n_views=views,
-                                 width=cw, height=ch, bounds=bounds, renderer=renderer)
-    times = [scene.duration_s * k / 6 for k in range(6)]
-    capture4d = render_capture(scene, _fresh(out / "capture4d", "transforms_train.json"),
-                               n_views=max(2, views * 3 // 8), width=cw, height=ch, times=times, bounds=bounds,
-                               renderer=renderer)
-    print(f"ngfx demo: rendered {views} views at {cw}x{ch} into {capture_dir} and {max(2, views * 3 // 8)} "
-          f"views x {len(times)} times into {capture4d} in {time.perf_counter() - t0:.1f} s", flush=True)
-    capture = load_capture(capture_dir)
-    extra = {} if densify else {"densify": None}
-    cfg = GaussianTrainConfig(method="gs3d", steps=steps, n_init=n_init, sh_degree=1,
-                              sh_degree_interval=max(1, steps // 2), lr_means=1e-3 if not densify else 1.6e-4,
-                              background=tuple(float(v) for v in scene.background), checkpoint_every=0,
-                              log_every=max(1, min(100, steps // 5)), **extra)
-    run_dir = _fresh(out / "gs3d", "config.json")
-    with contextlib.ExitStack() as stack:
-        stream = stack.enter_context(open(os.devnull, "w")) if args.no_progress else None
-        summary = train_gaussians(capture, cfg, run_dir, stream=stream)
-    print(f"ngfx demo: trained gs3d for {summary.steps} steps in {summary.seconds:.1f} s "
-          f"({len(capture.split('train'))} training views, {summary.n_gaussians:,} Gaussians); "
-          f"held-out PSNR {summary.psnr_val:.2f} dB (untrained {summary.psnr_init:.2f} dB), "
-          f"SSIM {summary.ssim_val:.3f}", flush=True)
-    if summary.status != "finished":
-        raise InputError(f"training stopped ({summary.status})", file=run_dir, fix="rerun with --steps smaller")
-    t1 = time.perf_counter()
-    trained = load_source(str(run_dir))
-    frames = min(args.frames, 48)
-    plan = plan_frames(trained, trajectory="orbit", frames=frames, width=2 * cw, height=2 * ch, fps=args.fps,
-                       bounds=bounds)
-    video = out / "gaussians.mp4"
-    render_frames(SceneRenderer(trained), plan, str(video), progress=not args.no_progress)
-    print(f"ngfx demo: wrote {video} ({frames} frames, {2 * cw}x{2 * ch}) in {time.perf_counter() - t1:.1f} s")
-    print(f"  the run: {run_dir} (ngfx view {run_dir}); 4D: ngfx train {capture4d} --method gs4d")
-
-
 def main(args) -> int:
     from ngfx.render.core import SceneRenderer
     from ngfx.render.demo_scene import build_demo_scene
@@ -155,6 +96,8 @@ def main(args) -> int:
     print(f"ngfx demo: wrote {video} ({len(plan.cameras)} frames, {args.width}x{args.height}), {poster} and "
           f"{scene_file} in {time.perf_counter() - t0:.0f} s", flush=True)
     if not args.no_train:
-        _train(args, scene, renderer, str(arch))
+        from ngfx.cli.demo_train import train_demo
+
+        train_demo(args, scene, renderer, str(arch), subject_bounds(scene))
     print(f"ngfx demo: done in {time.perf_counter() - t0:.0f} s; look around: ngfx view {scene_file}")
     return 0
