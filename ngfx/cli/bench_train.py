@@ -80,6 +80,21 @@ def _row(name, case, capture, images, summary, steps, rate, seconds_budget) -> d
             "evals": summary.evals, "stage_seconds": stages, "status": summary.status}
 
 
+def _near_camera_share(run_dir: Path, capture) -> float:
+    """Share of the trained Gaussians within 0.1 x the camera extent of a training camera's centre (floaters
+    that only one camera sees sit there)."""
+    from ngfx.splatting.ply import load_gaussians
+    from ngfx.splatting.trainer_init import camera_extent
+
+    cameras = [f.camera for f in capture.split("train")]
+    centres = torch.tensor(np.unique(np.stack([np.asarray(c.position) for c in cameras]).round(6), axis=0),
+                           dtype=torch.float32)
+    model = load_gaussians(run_dir / "model.ply")
+    means = (model.means4[:, :3] if hasattr(model, "means4") else model.means).detach().float()
+    nearest = torch.cat([torch.cdist(chunk, centres).min(1).values for chunk in means.split(65536)])
+    return float((nearest < 0.1 * camera_extent(cameras)).float().mean())
+
+
 def run(args):
     from ngfx.render.output import save_png
     from ngfx.splatting.trainer import train_gaussians
@@ -103,6 +118,7 @@ def run(args):
         cfg = case_config(case, steps, budget_s=budget)
         summary = train_gaussians(capture, cfg, run_dir, options=options, images=images)
         row = _row(name, case, capture, images, summary, steps, rate, budget)
+        row["near_camera_share"] = _near_camera_share(run_dir, capture)
         picture = out_dir / f"train-{name}.png"
         save_png(picture, _montage(run_dir, capture, options))
         row["picture"] = str(picture)
@@ -121,7 +137,8 @@ def _row_line(r) -> str:
     shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in r["stage_seconds"].items())
     return (f"{r['case']:>8} {r['method']} {r['width']}x{r['height']} {r['train_views']}+{r['held_out_views']} views"
             f" | {r['steps']} steps ({r['its']:.1f} it/s), {r['n_gaussians']:,} Gaussians | PSNR {r['psnr']:.2f}"
-            f" SSIM {r['ssim']:.3f} (untrained {r['psnr_init']:.2f}) | at: {_marks(r)} | {shares}")
+            f" SSIM {r['ssim']:.3f} (untrained {r['psnr_init']:.2f}) | at: {_marks(r)} | {shares}"
+            f" | near cameras {100 * r.get('near_camera_share', math.nan):.2f}%")
 
 
 def table(record) -> str:

@@ -8,13 +8,13 @@
 3. Trains 3D Gaussians on DIR/capture into DIR/gs3d/ (a normal run folder), prints the held-out PSNR of the
    trained and of the untrained model, and renders an orbit of the trained model to DIR/gaussians.mp4
    through the same path as `ngfx render RUN`.
-4. The same for 4D Gaussians on DIR/capture4d: DIR/gs4d/, its held-out PSNR, and DIR/gaussians4d.mp4 (a
-   fixed camera while time runs through the model's span).
+4. The same for 4D Gaussians on DIR/capture4d, starting from the trained 3D ones: DIR/gs4d/, its held-out
+   PSNR, and DIR/gaussians4d.mp4 (a fixed camera while time runs through the model's span).
 
 Steps 2-4 and their sizes are `ngfx.cli.demo_train`'s: on the CPU 32 views at 80x60, 500 gs3d and 300 gs4d
-steps on 5,000 / 3,000 random initial Gaussians without densification (about a minute of training on two
-cores); on CUDA 64 views at 200x150, 50,000 Gaussians, 3,000 / 1,800 steps with INRIA's densification
-compressed to the run.
+steps, gs3d from 5,000 random initial Gaussians, gs4d from gs3d's plus 1,500 random, without densification
+(about 50 s of training on two cores); on CUDA 64 views at 200x150, 50,000 Gaussians, 3,000 / 1,800 steps
+with INRIA's densification compressed to the run.
 """
 
 import os

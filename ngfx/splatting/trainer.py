@@ -86,7 +86,10 @@ class _Trainer:
                             if cfg.method == "gs4d" and cfg.consistency_weight > 0 else None)
 
     def _render(self, image, sh_degree, *, time=None):
-        out = render_gaussians(self.model, image.camera, time=time, sh_degree=sh_degree,
+        camera = image.camera
+        if self.cfg.near_plane > camera.near:
+            camera = dataclasses.replace(camera, near=self.cfg.near_plane)
+        out = render_gaussians(self.model, camera, time=time, sh_degree=sh_degree,
                                min_temporal_weight=self.cfg.min_temporal_weight, ops=self.cfg.ops)
         return out, out.rgb + (1.0 - out.alpha[..., None]) * self.bg
 

@@ -96,6 +96,10 @@ class GaussianTrainConfig:
     """Stop after this many seconds of training (evaluation and checkpoints not counted); 0 = no limit."""
     eval_at_seconds: tuple[float, ...] = ()
     """Also evaluate when the training time first passes each of these marks (seconds), e.g. (60, 120, 300)."""
+    near_plane: float = 0.0
+    """Training and evaluation ignore Gaussians nearer than this to the camera (world units); 0 = the cameras'
+    own near plane. For fixed rigs: a Gaussian just in front of one camera can explain that camera's views
+    while no other camera sees it."""
     time_stages: bool = False
     """Wait for the GPU around each timed stage so the per-stage times are true (costs a little speed)."""
 
@@ -115,9 +119,9 @@ class GaussianTrainConfig:
         if self.consistency_k < 2 or not 0 <= self.sh_degree_t <= 2:
             raise ValueError(f"need consistency_k >= 2 and sh_degree_t in 0..2, got {self.consistency_k}, "
                              f"{self.sh_degree_t}")
-        if not (self.max_seconds >= 0 and math.isfinite(self.max_seconds)
+        if not (self.max_seconds >= 0 and math.isfinite(self.max_seconds) and 0 <= self.near_plane < 1e6
                 and all(s > 0 and math.isfinite(s) for s in self.eval_at_seconds)):
-            raise ValueError("max_seconds must be finite and >= 0 and eval_at_seconds finite and > 0")
+            raise ValueError("max_seconds and near_plane must be finite and >= 0, eval_at_seconds finite and > 0")
         if self.densify_scale is not None and not self.densify_scale > 0:
             raise ValueError(f"densify_scale must be > 0, got {self.densify_scale}")
 
