@@ -7,6 +7,7 @@ case it writes RUN folders under <out folder>/train-runs/<case>/ and a picture <
 two held-out views, the render above its photograph.
 """
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def check_args(args) -> None:
                              file=folder, field="--data", fix="point --data at the folder holding it")
 
 
-def _montage(run_dir: Path, capture, options, n_views: int = 2) -> np.ndarray:
+def _montage(run_dir: Path, capture, options, near_plane: float, n_views: int = 2) -> np.ndarray:
     """Two held-out views: the trained model's render over the photograph, side by side [H*2, W*n, 3]."""
     from ngfx.scenes.captures import load_images
     from ngfx.splatting.ply import load_gaussians
@@ -57,7 +58,10 @@ def _montage(run_dir: Path, capture, options, n_views: int = 2) -> np.ndarray:
     columns = []
     for image in picks:
         with torch.no_grad():
-            out = render_gaussians(model, image.camera)
+            camera = image.camera
+            if near_plane > camera.near:  # as trained
+                camera = dataclasses.replace(camera, near=near_plane)
+            out = render_gaussians(model, camera)
         rgb = out.rgb.cpu() + (1.0 - out.alpha.cpu()[..., None]) * background
         columns.append(torch.cat([rgb.clamp(0, 1), image.rgb.cpu()], 0))
     heights = {c.shape[0] for c in columns}
@@ -120,7 +124,7 @@ def run(args):
         row = _row(name, case, capture, images, summary, steps, rate, budget)
         row["near_camera_share"] = _near_camera_share(run_dir, capture)
         picture = out_dir / f"train-{name}.png"
-        save_png(picture, _montage(run_dir, capture, options))
+        save_png(picture, _montage(run_dir, capture, options, case.near_plane))
         row["picture"] = str(picture)
         rows.append(row)
         print(_row_line(row), flush=True)

@@ -251,8 +251,9 @@ def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: Load
         if last.get("step") != result.step:
             scores.append({"step": result.step, "train_seconds": math.nan, **eval_fn(result.step)})
         save_gaussians(run_dir / "model.ply", trainer.model)
-        _write_scene(run_dir, capture, _evenly([im.camera for im in evals], cfg.n_scene_cameras), background,
-                     trainer.model)
+        cameras = [dataclasses.replace(c, near=max(c.near, cfg.near_plane))  # as trained
+                   for c in _evenly([im.camera for im in evals], cfg.n_scene_cameras)]
+        _write_scene(run_dir, capture, cameras, background, trainer.model)
         if on_step is not None and result.status == "finished":
             on_step(result.step, trainer.model)  # the final model
     return TrainSummary(steps=result.step, seconds=time.perf_counter() - started,

@@ -177,3 +177,15 @@ def test_consistency_neighbours_are_checkpointed_and_resumed(dynamic_capture, tm
     assert 0 <= saved["refreshed_at"] < 25  # searched at step 0 and again after any densification
     assert saved["neighbours"].shape == (half.n_gaussians, cfg.consistency_k)
     assert train_gaussians(dynamic_capture, cfg, tmp_path / "run", stream=io.StringIO()).steps == 30
+
+
+def test_near_plane_applies_to_training_and_to_the_run_cameras(static_capture, tmp_path):
+    """near_plane culls Gaussians nearer than it: past the whole scene (the shell sits 1.1-2.1 from the
+    cameras), every render is empty, so nothing trains; the run's cameras carry the plane for `ngfx render`."""
+    cfg = _config(steps=20, densify=None, near_plane=3.0)
+    summary = train_gaussians(static_capture, cfg, tmp_path / "run", stream=io.StringIO())
+    assert summary.psnr_val == pytest.approx(summary.psnr_init, abs=1e-6)  # no Gaussian drawn, no gradient
+    scene = json.loads((tmp_path / "run" / "scene.json").read_text())
+    assert {c["near"] for c in scene["cameras"]} == {3.0}
+    with pytest.raises(ValueError, match="near_plane"):
+        GaussianTrainConfig(near_plane=-1.0)

@@ -7,6 +7,9 @@ and foreground masks at `seg/<fn>` (the extension may differ, e.g. `.png` masks 
 through unchanged. The world frame is arbitrary: `up` is estimated as the mean of the cameras' -y axes
 (a dome rig's cameras are upright). The layout has no initial point cloud (`Capture.points` is None).
 
+Near plane: every camera's is RIG_NEAR of the rig's radius (see there), for training and for the views
+`ngfx render` takes from a trained run.
+
 Time: timestep t is at `t / fps` seconds, fps defaulting to `PANOPTIC_FPS` = 30 (the rate of the Dynamic
 3D Gaussians sequences, which the meta files do not record); REFERENCE.md's normalised time t/(T-1) is
 `camera.time / ((T - 1) / fps)`.
@@ -26,9 +29,13 @@ from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
 from ngfx.scenes.captures.capture import Capture, CaptureFrame, LoadOptions, estimate_up, read_json_object
 
-__all__ = ["PANOPTIC_FPS", "load_panoptic"]
+__all__ = ["PANOPTIC_FPS", "RIG_NEAR", "load_panoptic"]
 
 PANOPTIC_FPS = 30.0
+RIG_NEAR = 0.2
+"""Near plane as a share of the rig's radius: the dome's cameras see one another's housings, so training
+puts dark Gaussians around each camera's lens, and a held-out camera drawn with a near plane of 0.01 looks
+out through its own housing (black). Basketball: radius 2.6, near 0.52."""
 _KEYS = ("w", "h", "k", "w2c", "fn", "cam_id")
 _MASK_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -50,9 +57,20 @@ def load_panoptic(folder: Path, options: LoadOptions | None = None, *,
     frames = []
     for split, path in metas:
         frames += _frames(folder, path, _read_meta(path), split, fps)
-    frames = _apply_split(frames, options.split)
+    frames = _with_rig_near_plane(_apply_split(frames, options.split))
     up = estimate_up([f.camera for f in frames])
     return Capture(root=folder, format="panoptic", frames=tuple(frames), up=up)
+
+
+def _with_rig_near_plane(frames: list[CaptureFrame]) -> list[CaptureFrame]:
+    """Every camera's near plane at RIG_NEAR x the median distance of the cameras from the rig's centre."""
+    centres = np.unique(np.stack([np.asarray(f.camera.position) for f in frames]).round(6), axis=0)
+    distance = float(np.median(np.linalg.norm(centres - centres.mean(0), axis=1)))
+    near = RIG_NEAR * distance
+    if not near > 0:
+        return frames
+    return [dataclasses.replace(f, camera=dataclasses.replace(f.camera, near=max(f.camera.near, near)))
+            for f in frames]
 
 
 def _read_meta(path: Path) -> dict:

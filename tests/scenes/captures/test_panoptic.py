@@ -10,7 +10,7 @@ import pytest
 from ngfx.errors import InputError
 from ngfx.scenes.camera import Camera
 from ngfx.scenes.captures import Capture, LoadOptions, load_capture, load_images
-from ngfx.scenes.captures.panoptic import PANOPTIC_FPS, load_panoptic
+from ngfx.scenes.captures.panoptic import PANOPTIC_FPS, RIG_NEAR, load_panoptic
 
 W, H, T = 8, 6, 4
 TRAIN_IDS, TEST_IDS = (4, 7, 9), (12,)
@@ -64,6 +64,12 @@ def test_cameras_pass_through_and_project(tmp_path):
         assert (frame.camera.width, frame.camera.height) == (W, H)
         assert frame.image_path == tmp_path / "ims" / meta["fn"][t][c]
     np.testing.assert_allclose(capture.up, (0, 0, 1), atol=1e-9)
+    # near plane: RIG_NEAR x the rig radius; the ring's 4 cameras stand 3 from the centre, not centred
+    # on the origin (ids 4, 7, 9, 12 of 5 angles), so the radius is the median distance from their mean
+    centres = np.unique(np.stack([f.camera.position for f in capture.frames]).round(6), axis=0)
+    radius = np.median(np.linalg.norm(centres - centres.mean(0), axis=1))
+    assert 0.5 < radius < 4
+    assert all(f.camera.near == pytest.approx(RIG_NEAR * radius) for f in capture.frames)
 
 
 def test_times_ids_masks_and_auto_split(tmp_path):
