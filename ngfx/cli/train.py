@@ -30,6 +30,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--skip-missing", action="store_true", help="drop views whose image is missing")
     parser.add_argument("--n-init", type=int, default=None,
                         help="Gaussians to start from when the capture has no point cloud (default 100,000)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="also stop after this many seconds of training (evaluation not counted)")
+    parser.add_argument("--sh-degree", type=int, default=None, choices=[0, 1, 2, 3],
+                        help="spherical-harmonics degree of the colours (default 3; 0 for fixed camera rigs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--view", action="store_true",
                         help="open the viewer on the model while it trains; closing it stops training")
@@ -62,6 +66,12 @@ def _config(args, capture, background):
         if args.n_init < 1:
             raise InputError(f"must be >= 1, got {args.n_init}", field="--n-init", fix="e.g. --n-init 20000")
         changes["n_init"] = args.n_init
+    if args.max_seconds is not None:
+        if not 0 < args.max_seconds < 1e9:
+            raise InputError(f"must be > 0, got {args.max_seconds}", field="--max-seconds", fix="e.g. 300")
+        changes["max_seconds"] = args.max_seconds
+    if args.sh_degree is not None:
+        changes["sh_degree"] = args.sh_degree
     known = {f.name for f in dataclasses.fields(GaussianTrainConfig)}
     return GaussianTrainConfig(**{k: v for k, v in changes.items() if k in known})
 

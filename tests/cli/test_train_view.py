@@ -137,3 +137,17 @@ def test_closing_the_viewer_stops_training_with_a_checkpoint(capfd, blender, tmp
     assert result.code == 0, result.err
     assert "ngfx train: interrupted after" in result.out and "run the same command again" in result.out, result.out
     assert list((run / "checkpoints").glob("*.pt")) and (run / "model.ply").is_file()
+
+
+def test_train_time_budget_and_sh_degree_flags(capfd, blender, tmp_path):
+    run = tmp_path / "run"
+    result = run_ngfx(capfd, "train", blender, "--steps", "1000000", "--max-seconds", "2", "--sh-degree", "0",
+                      "--n-init", "500", "--out", run, "--no-progress")
+    assert result.code == 0, result.err
+    config = json.loads((run / "config.json").read_text())
+    assert config["max_seconds"] == 2.0 and config["sh_degree"] == 0
+    finished = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert finished["event"] == "finished" and 0 < finished["step"] < 1_000_000  # stopped by the budget
+    assert "held-out PSNR" in result.out
+    bad = run_ngfx(capfd, "train", blender, "--max-seconds", "0", "--out", tmp_path / "bad")
+    assert bad.code == 2 and "--max-seconds" in bad.err and not (tmp_path / "bad").exists()
