@@ -18,7 +18,7 @@ __all__ = ["add_arguments", "main"]
 
 def add_arguments(parser) -> None:
     parser.add_argument("data", metavar="DATA", help="a capture folder (transforms.json, COLMAP, LLFF, ...)")
-    parser.add_argument("--method", default="gs3d", choices=["gs3d", "gs4d"],
+    parser.add_argument("--method", default=None, choices=["gs3d", "gs4d"],
                         help="gs3d: static 3D Gaussians; gs4d: dynamic xyzt Gaussians (timed captures)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the method's)")
     parser.add_argument("--out", default=None, help="run folder (default runs/<DATA name>-<method>)")
@@ -30,6 +30,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--skip-missing", action="store_true", help="drop views whose image is missing")
     parser.add_argument("--n-init", type=int, default=None,
                         help="Gaussians to start from when the capture has no point cloud (default 100,000)")
+    parser.add_argument("--config", default=None,
+                        help="JSON of training settings (any fields of a run's config.json, e.g. "
+                             "consistency_weight, sh_degree_t, near_plane); the flags here override it")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="also stop after this many seconds of training (evaluation not counted)")
     parser.add_argument("--sh-degree", type=int, default=None, choices=[0, 1, 2, 3],
@@ -54,10 +57,14 @@ def _options(args):
 def _config(args, capture, background):
     from ngfx.splatting.trainer import GaussianTrainConfig
 
-    if args.method == "gs4d" and not capture.is_dynamic:
+    from ngfx.train.config import load_config
+
+    base = load_config(args.config, GaussianTrainConfig) if args.config is not None else None
+    method = args.method or (base.method if base is not None else "gs3d")
+    if method == "gs4d" and not capture.is_dynamic:
         raise InputError("this capture has no time per view, so there is nothing for 4D Gaussians to learn",
                          file=capture.root, field="--method", fix="use --method gs3d")
-    changes = {"method": args.method, "background": background}
+    changes = {"method": method, "background": background}
     if args.steps is not None:
         if args.steps < 1:
             raise InputError(f"must be >= 1, got {args.steps}", field="--steps", fix="e.g. --steps 3000")
@@ -73,7 +80,14 @@ def _config(args, capture, background):
     if args.sh_degree is not None:
         changes["sh_degree"] = args.sh_degree
     known = {f.name for f in dataclasses.fields(GaussianTrainConfig)}
-    return GaussianTrainConfig(**{k: v for k, v in changes.items() if k in known})
+    changes = {k: v for k, v in changes.items() if k in known}
+    if base is not None:
+        if base.background is not None:
+            changes.pop("background")  # the file's colour, unless --background was given
+            if args.background is not None:
+                changes["background"] = background
+        return dataclasses.replace(base, **changes)
+    return GaussianTrainConfig(**changes)
 
 
 def main(args) -> int:
@@ -86,7 +100,7 @@ def main(args) -> int:
     options = _options(args)
     capture = load_capture(Path(args.data), options)
     cfg = _config(args, capture, options.background)
-    run_dir = Path(args.out) if args.out else Path("runs") / f"{Path(args.data).resolve().name}-{args.method}"
+    run_dir = Path(args.out) if args.out else Path("runs") / f"{Path(args.data).resolve().name}-{cfg.method}"
     start_runtime(args)
     print(f"ngfx train: {capture.format} capture, {len(capture.split('train'))} training views, "
           f"{len(capture.split('val')) + len(capture.split('test'))} held out -> {run_dir}", flush=True)

@@ -151,3 +151,18 @@ def test_train_time_budget_and_sh_degree_flags(capfd, blender, tmp_path):
     assert "held-out PSNR" in result.out
     bad = run_ngfx(capfd, "train", blender, "--max-seconds", "0", "--out", tmp_path / "bad")
     assert bad.code == 2 and "--max-seconds" in bad.err and not (tmp_path / "bad").exists()
+
+
+def test_train_config_file_sets_fields_and_flags_override_it(capfd, blender, tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"sh_degree": 1, "n_init": 400, "lr_opacity": 0.02, "steps": 3}))
+    run = tmp_path / "run"
+    result = run_ngfx(capfd, "train", blender, "--config", settings, "--steps", "4", "--out", run, "--no-progress")
+    assert result.code == 0, result.err
+    config = json.loads((run / "config.json").read_text())
+    assert (config["sh_degree"], config["n_init"], config["lr_opacity"]) == (1, 400, 0.02)
+    assert config["steps"] == 4 and config["method"] == "gs3d"  # the flag wins over the file
+    settings.write_text(json.dumps({"sh_degre": 1}))
+    bad = run_ngfx(capfd, "train", blender, "--config", settings, "--out", tmp_path / "bad")
+    assert bad.code == 2 and len(bad.err.strip().splitlines()) == 1
+    assert "settings.json" in bad.err and "sh_degre" in bad.err and "sh_degree" in bad.err
