@@ -157,7 +157,7 @@ def test_config_defaults_and_densify_scaling():
 
 
 
-def test_consistency_neighbours_are_checkpointed_and_resumed(dynamic_capture, tmp_path):
+def test_consistency_neighbours_are_checkpointed_and_resumed(dynamic_capture, tmp_path, monkeypatch):
     """L_4D's neighbour lists are searched again every 100 steps and after densification; a checkpoint keeps
     the lists in use, so a resume does not search again from the resumed model."""
     from ngfx.train.checkpoint import load_checkpoint
@@ -176,7 +176,12 @@ def test_consistency_neighbours_are_checkpointed_and_resumed(dynamic_capture, tm
     saved = state["consistency"]
     assert 0 <= saved["refreshed_at"] < 25  # searched at step 0 and again after any densification
     assert saved["neighbours"].shape == (half.n_gaussians, cfg.consistency_k)
+    import ngfx.splatting.consistency as consistency
+
+    searches, search = [], consistency.knn_indices
+    monkeypatch.setattr(consistency, "knn_indices", lambda *a, **k: searches.append(1) or search(*a, **k))
     assert train_gaussians(dynamic_capture, cfg, tmp_path / "run", stream=io.StringIO()).steps == 30
+    assert searches == []  # steps 25-29 used the restored lists (densification stopped at step 20)
 
 
 def test_near_plane_applies_to_training_and_to_the_run_cameras(static_capture, tmp_path):
