@@ -45,11 +45,10 @@ def check_args(args) -> None:
 
 def _montage(run_dir: Path, capture, options, near_plane: float, n_views: int = 2) -> np.ndarray:
     """Two held-out views: the trained model's render over the photograph, side by side [H*2, W*n, 3]."""
+    from ngfx.kernels import runtime
     from ngfx.scenes.captures import load_images
     from ngfx.splatting.ply import load_gaussians
     from ngfx.splatting.render import render_gaussians
-
-    from ngfx.kernels import runtime
 
     model = load_gaussians(run_dir / "model.ply").to(runtime.device())
     held = load_images(capture, "val" if capture.split("val") else "test", options)
@@ -117,8 +116,9 @@ def run(args):
         images = case_images(capture, options)
         rate = calibrate(capture, case, options, images) if not args.steps else math.nan
         steps = args.steps or planned_steps(case, rate, budget)
-        print(f"case {name}: {capture.format}, {len(capture.split('train'))} training views; calibrated "
-              f"{rate:.1f} steps/s -> {steps} steps in at most {budget:g} s", flush=True)
+        plan = f"calibrated {rate:.1f} steps/s -> {steps} steps" if not args.steps else f"{steps} steps (--steps)"
+        print(f"case {name}: {capture.format}, {len(capture.split('train'))} training views; {plan} in at most "
+              f"{budget:g} s", flush=True)
         cfg = case_config(case, steps, budget_s=budget)
         summary = train_gaussians(capture, cfg, run_dir, options=options, images=images)
         row = _row(name, case, capture, images, summary, steps, rate, budget)
