@@ -118,4 +118,4 @@ def calibrate(capture, case: Case, options, images, *, seconds: float = 10.0, wa
 
 def planned_steps(case: Case, rate: float, budget_s: float) -> int:
     """Steps for the budget at `rate` steps/s (module docstring), at least 100."""
-    return max(100, min(case.max_steps, int(math.floor(rate * budget_s * FILL / 100.0)) * 100))
+    return max(100, min(case.max_steps, math.floor(rate * budget_s * FILL / 100.0) * 100))
