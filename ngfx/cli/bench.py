@@ -10,8 +10,8 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 
+from ngfx.atomic import check_output_folder, write_atomic
 from ngfx.cli.runtime_flags import start_runtime
 
 __all__ = ["add_arguments", "main", "SUITES", "median_ms", "write_json_atomic"]
@@ -74,12 +74,7 @@ def _commit() -> str | None:
 
 
 def write_json_atomic(path: str, data: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    write_atomic(path, [json.dumps(data, indent=2).encode()], what="the benchmark JSON")
 
 
 def main(args) -> int:
@@ -92,6 +87,10 @@ def main(args) -> int:
         raise InputError(f"need --repeats >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}",
                          field="--repeats")
     check_size(args.width, args.height)
+    out = args.out or os.path.join("bench-out", f"{args.suite}.json")
+    if args.out is None:
+        os.makedirs("bench-out", exist_ok=True)  # the default folder is ngfx's own
+    check_output_folder(out)
     suite = importlib.import_module(SUITES[args.suite])
     if hasattr(suite, "check_args"):  # bad flags fail before the runtime starts (and prints its banner)
         suite.check_args(args)
@@ -101,7 +100,6 @@ def main(args) -> int:
               "card": torch.cuda.get_device_name(0) if arch == "cuda" else platform.processor() or platform.machine(),
               "cpu_threads": os.cpu_count(), **meta, "rows": rows}
     print(suite.table(record))
-    out = args.out or os.path.join("bench-out", f"{args.suite}.json")
     write_json_atomic(out, record)
     print(f"wrote {out}")
     return 0

@@ -7,8 +7,13 @@ from ngfx.errors import InputError
 __all__ = ["parse_rgb", "parse_up", "add_scene_argument", "add_size_arguments", "load_scene_argument"]
 
 
+# 0-255 integers are read as such only when one of them is at least this: '2,0,0' is far likelier a slip on
+# the [0, 1] scale than the near-black (2/255, 0, 0), so it is refused instead of being read silently.
+_MIN_BYTE_SCALE = 16
+
+
 def parse_rgb(text: str | None, flag: str = "--background"):
-    """'R,G,B' in [0, 1] (or 0-255 integers) -> a float triple; None stays None."""
+    """'R,G,B' in [0, 1], or 0-255 integers with one of them >= 16 -> a float triple; None stays None."""
     if text is None:
         return None
     try:
@@ -20,6 +25,11 @@ def parse_rgb(text: str | None, flag: str = "--background"):
     if any(v > 1.0 for v in values):  # 0-255 only when written as whole numbers
         if not all(v.is_integer() for v in values):
             raise InputError(f"{text!r} mixes scales", field=flag, fix="use three numbers in [0, 1] or three 0-255 integers")
+        if max(values) < _MIN_BYTE_SCALE:
+            dark = ",".join(f"{v / 255:.3g}" for v in values)
+            raise InputError(f"{text!r} is ambiguous: above 1 means the 0-255 scale, where it is near black ({dark})",
+                             field=flag, fix="write colours as three numbers in [0, 1] (e.g. 1,0,0 for red), or "
+                             "0-255 integers such as 255,0,0")
         values = [v / 255.0 for v in values]
     if any(not 0.0 <= v <= 1.0 for v in values):
         raise InputError(f"{text!r} has components outside [0, 1] (or 0-255)", field=flag)

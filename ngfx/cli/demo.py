@@ -20,6 +20,7 @@ with INRIA's densification compressed to the run.
 import os
 import time
 
+from ngfx.atomic import check_output_folder
 from ngfx.cli.common import add_size_arguments, check_size
 from ngfx.cli.runtime_flags import Stopwatch, start_runtime
 from ngfx.errors import InputError
@@ -79,7 +80,8 @@ def main(args) -> int:
     t0 = time.perf_counter()
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError("is a file, not a folder", file=args.out, fix="give --out a folder name")
-    os.makedirs(args.out, exist_ok=True)
+    check_output_folder(args.out)
+    os.makedirs(args.out, exist_ok=True)  # the demo folder itself, in an existing folder
     scene = build_demo_scene()
     scene.load_payloads()
     plan = plan_frames(scene, trajectory="orbit", frames=args.frames, width=args.width, height=args.height, fps=args.fps,

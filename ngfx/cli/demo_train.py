@@ -7,7 +7,7 @@ with their held-out PSNR, and a video of each trained model.
 - DIR/gs4d/: 4D (xyzt) Gaussians trained on capture4d/, one view (and its time) per step, starting from a
   point cloud: the trained gs3d Gaussians that are not near-transparent (the scene at t = 0, as a static
   reconstruction seeds a dynamic one) plus random points around the subject for what moves, each at a
-  random time. DIR/gaussians4d.mp4: one fixed camera while time runs over the model's span (the capture's
+  random time, all grey (random colours would outlast a short run as coloured blotches). DIR/gaussians4d.mp4: one fixed camera while time runs over the model's span (the capture's
   D-NeRF clock: 0 to 5/6 with 6 times), so what moves in it is the model's motion, not the camera's.
 
 Each run prints one line: steps, time, the held-out PSNR of the trained and of the untrained model (for gs4d
@@ -19,12 +19,11 @@ Sizes (`--views`, `--capture-size`, `--steps` override them; `--steps` sets the 
 with 1,500 random points and 300 steps, no densification; on CUDA 64 views at 200x150, gs3d 50,000 Gaussians,
 gs4d 15,000 random points, 3,000 / 1,800 steps, INRIA's densification compressed to the run.
 
-Measured on two CPU cores at the default sizes (gs3d 17.5 dB held out): gs4d seeded, 300 steps, about 15 s:
-18.1 dB (untrained 15.0 dB); from 3,000 random points instead, 300 steps 15.3 dB and 500 steps 15.8 dB
-(untrained 12.9 dB), still a blur. In 300 steps the 4D Gaussians keep long time spans, so the torus's bob
-comes out as a drift (one linear motion per Gaussian): the motion needs longer runs. With few views
-(`--views 16`: 5 to train on in capture4d) the short 4D run can end below its seeded start on the held-out
-view; 32 views (10) at 48x36 and 120 steps gain about 0.9 dB.
+Measured on two CPU cores at the default sizes (2026-12-07): gs3d 18.9 dB held out (untrained 12.9 dB) in
+about 20 s, gs4d seeded, 300 steps, about 12 s: 17.6 dB (untrained 15.3 dB). With random start colours
+instead of grey, gs3d reached 17.5 dB and both videos showed coloured blotches on the floor: 500 steps
+cannot undo a random colour (trainer_init). In 300 steps the 4D Gaussians keep long time spans, so the
+torus's bob comes out as a drift (one linear motion per Gaussian): the motion needs longer runs.
 """
 
 import contextlib
@@ -82,7 +81,7 @@ def _fresh(folder: Path, marker: str) -> Path:
 
 def _seeded(capture4d, run3d: Path, bounds, n_random: int, seed: int = 0):
     """capture4d with a point cloud for gs4d's init (module docstring): the means and DC colours of the gs3d
-    run's Gaussians of opacity > _SEED_OPACITY, and n_random uniform points (random colours) in the subject's
+    run's Gaussians of opacity > _SEED_OPACITY, and n_random uniform grey points in the subject's
     box grown by 20%, where the moving parts go. Returns (capture, number of gs3d seeds)."""
     import numpy as np
 
@@ -96,7 +95,7 @@ def _seeded(capture4d, run3d: Path, bounds, n_random: int, seed: int = 0):
     lo, hi = (np.asarray(b, dtype=np.float64) for b in bounds)
     centre, half = 0.5 * (lo + hi), 0.6 * (hi - lo)
     xyz = np.concatenate([xyz, centre + half * rng.uniform(-1.0, 1.0, (n_random, 3))])
-    rgb = np.concatenate([rgb, rng.uniform(0.0, 1.0, (n_random, 3))])
+    rgb = np.concatenate([rgb, np.full((n_random, 3), 0.5)])  # grey, as every random init (trainer_init)
     colors = np.round(rgb * 255.0).astype(np.uint8)
     return dataclasses.replace(capture4d, points=xyz, point_colors=colors), int(keep.sum())
 

@@ -20,9 +20,10 @@ def collect() -> dict:
 
     ti = runtime.taichi()
     backends = runtime.available_archs()
+    chosen = runtime.choose_arch()
     info = {"ngfx": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "taichi": ".".join(str(v) for v in ti.__version__), "numpy": numpy.__version__,
-            "backends": backends, "chosen": runtime.choose_arch(),
+            "backends": backends, "chosen": chosen, "not_chosen": runtime.why_not_chosen(backends, chosen),
             "hardware_vulkan_drivers": runtime.hardware_vulkan_icds(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     return info
@@ -38,5 +39,7 @@ def main(args) -> int:
           f"numpy {info['numpy']}")
     print(f"Taichi backends that start here: {', '.join(works) or 'none'}")
     print(f"backend ngfx picks: {info['chosen']}  (override with --arch or NGFX_ARCH)")
+    for name, reason in info["not_chosen"].items():
+        print(f"  not {name}: {reason}")
     print(f"GPU: {info['gpu'] or 'none visible to torch'}")
     return 0

@@ -1,5 +1,6 @@
 """`ngfx render SCENE --out OUT`: headless frames of a scene to .mp4, .png or a folder of PNGs."""
 
+from ngfx.atomic import check_output_folder
 from ngfx.cli.common import add_scene_argument, add_size_arguments, check_size, load_scene_argument, parse_rgb
 from ngfx.cli.runtime_flags import Stopwatch, start_runtime
 
@@ -28,6 +29,7 @@ def main(args) -> int:
     from ngfx.render.headless import plan_frames, render_frames
 
     check_size(args.width, args.height)
+    check_output_folder(args.out)
     background = parse_rgb(args.background)
     scene = load_scene_argument(args)
     frames = args.frames if args.frames is not None else (1 if args.out.lower().endswith(".png") else None)

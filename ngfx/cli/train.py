@@ -9,11 +9,15 @@ work on the result. Running again on the same RUN resumes from its last checkpoi
 import dataclasses
 from pathlib import Path
 
+from ngfx.atomic import check_output_folder
 from ngfx.cli.common import parse_rgb
 from ngfx.cli.runtime_flags import start_runtime
 from ngfx.errors import InputError
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["CAPTURE_FORMATS", "add_arguments", "main"]
+
+# ngfx.scenes.captures.FORMATS, spelled out so that parsing the flags imports no torch (a test keeps them equal)
+CAPTURE_FORMATS = ("transforms", "blender", "dnerf", "colmap", "llff", "panoptic")
 
 
 def add_arguments(parser) -> None:
@@ -22,6 +26,8 @@ def add_arguments(parser) -> None:
                         help="gs3d: static 3D Gaussians; gs4d: dynamic xyzt Gaussians (timed captures)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the method's)")
     parser.add_argument("--out", default=None, help="run folder (default runs/<DATA name>-<method>)")
+    parser.add_argument("--format", default=None, choices=CAPTURE_FORMATS,
+                        help="read DATA as this capture format (default: detected; the first complete one)")
     parser.add_argument("--downscale", type=int, default=1,
                         help="use images_N/ when the capture has it, else resize the images by 1/N")
     parser.add_argument("--split", default="auto",
@@ -97,13 +103,19 @@ def main(args) -> int:
     if args.screenshot is not None and not args.view:
         raise InputError("--screenshot saves the viewer's frame, so it needs --view", field="--screenshot",
                          fix="add --view")
+    if args.screenshot is not None:
+        check_output_folder(args.screenshot, field="--screenshot")
+    if args.out is not None:
+        check_output_folder(args.out)  # the run folder is made; the folders above it must exist
     options = _options(args)
-    capture = load_capture(Path(args.data), options)
+    capture = load_capture(Path(args.data), options, format=args.format)
     cfg = _config(args, capture, options.background)
     run_dir = Path(args.out) if args.out else Path("runs") / f"{Path(args.data).resolve().name}-{cfg.method}"
     start_runtime(args)
     print(f"ngfx train: {capture.format} capture, {len(capture.split('train'))} training views, "
           f"{len(capture.split('val')) + len(capture.split('test'))} held out -> {run_dir}", flush=True)
+    if capture.detection:
+        print(f"ngfx train: read as {capture.detection}", flush=True)
     if args.view:
         from ngfx.cli.train_view import train_with_viewer
 

@@ -1,5 +1,6 @@
 """`ngfx view SCENE`: the desktop viewer over the render core (same SCENE forms as `ngfx render`)."""
 
+from ngfx.atomic import check_output_folder
 from ngfx.cli.common import add_scene_argument, add_size_arguments, check_size, load_scene_argument, parse_rgb
 from ngfx.cli.runtime_flags import start_runtime
 
@@ -8,7 +9,7 @@ __all__ = ["add_arguments", "main", "initial_camera"]
 
 def add_arguments(parser) -> None:
     add_scene_argument(parser)
-    add_size_arguments(parser, width=1280, height=720)
+    add_size_arguments(parser)  # default: the scene camera's aspect within 1280x720
     parser.add_argument("--time", type=float, default=0.0, help="start time in seconds")
     parser.add_argument("--background", default=None, help="R,G,B in [0,1] (default: the scene's)")
     parser.add_argument("--screenshot", default=None, help="save the final view to this PNG and exit")
@@ -31,14 +32,18 @@ def initial_camera(scene, width: int, height: int):
 
 def main(args) -> int:
     from ngfx.render.core import SceneRenderer
+    from ngfx.render.headless import DEFAULT_SIZE, default_size
     from ngfx.viewer import run_viewer
 
     check_size(args.width, args.height)
+    if args.screenshot is not None:
+        check_output_folder(args.screenshot, field="--screenshot")
     background = parse_rgb(args.background)
     scene = load_scene_argument(args)
+    width, height = default_size(scene, args.width, args.height, within=DEFAULT_SIZE)
     start_runtime(args)
     renderer = SceneRenderer(scene)
-    camera = initial_camera(scene, args.width, args.height)
+    camera = initial_camera(scene, width, height)
     bounds = scene.bounds(args.time)
     center = None if bounds is None else 0.5 * (bounds[0] + bounds[1])
     run_viewer(lambda cam, t: renderer.render(cam, t, background=background), camera,

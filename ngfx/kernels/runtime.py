@@ -20,7 +20,7 @@ import torch
 from ngfx.errors import InputError
 
 __all__ = ["ARCHS", "init", "ensure_init", "arch", "device", "generation", "choose_arch", "available_archs",
-           "ti_dtype", "taichi", "hardware_vulkan_icds"]
+           "ti_dtype", "taichi", "hardware_vulkan_icds", "why_not_chosen"]
 
 ARCHS = ("cuda", "vulkan", "cpu")
 _SOFTWARE_VULKAN = ("lvp", "lavapipe", "swiftshader", "llvmpipe")
@@ -84,6 +84,30 @@ def choose_arch() -> str:
         os.environ["VK_DRIVER_FILES"] = os.environ["VK_ICD_FILENAMES"] = os.pathsep.join(hardware)
         return "vulkan"
     return "cpu"
+
+
+def why_not_chosen(backends: dict[str, bool], chosen: str) -> dict[str, str]:
+    """For each backend that starts here but is not `chosen` (from `available_archs`), why choose_arch
+    passed it over, in words for `ngfx info`."""
+    requested = os.environ.get("NGFX_ARCH")
+    reasons = {}
+    for name in (n for n, works in backends.items() if works and n != chosen):
+        if requested:
+            reasons[name] = f"NGFX_ARCH={requested} asks for {chosen}"
+        elif name == "cuda":
+            reasons[name] = ("torch sees no CUDA GPU (a CPU build of torch?), and kernels share torch's tensors"
+                             if not torch.cuda.is_available() else "Taichi was built without CUDA")
+        elif name == "vulkan" and chosen == "cuda":
+            reasons[name] = "CUDA comes first"
+        elif name == "vulkan":
+            hardware = [os.path.basename(f) for f in hardware_vulkan_icds()]
+            reasons[name] = ("the only Vulkan driver that starts here is a software one (Mesa's lavapipe or "
+                             "SwiftShader), which runs on the CPU too: ngfx uses it only when asked (--arch vulkan)")
+            if hardware:
+                reasons[name] += f"; the hardware drivers installed ({', '.join(hardware)}) found no device"
+        elif name == "cpu":
+            reasons[name] = f"{chosen} comes first"
+    return reasons
 
 
 def _check_name(name: str, where: str) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ngfx.atomic import check_output_folder
 from ngfx.errors import InputError
 from ngfx.scenes.mesh import TriMesh
 
@@ -42,7 +43,7 @@ def write_mesh(mesh: TriMesh, path) -> None:
         raise InputError("is a folder", file=path, fix=f"name a mesh file ({' '.join(WRITABLE_SUFFIXES)})")
     if path.suffix.lower() not in WRITABLE_SUFFIXES:
         raise InputError(f"cannot write '{path.suffix}' meshes", file=path, fix=f"use {' '.join(WRITABLE_SUFFIXES)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(path, field="out")
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     o3d_mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(mesh.vertices.astype(np.float64)),
                                          o3d.utility.Vector3iVector(mesh.faces.astype(np.int32)))

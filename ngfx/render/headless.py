@@ -11,7 +11,9 @@ from ngfx.render.output import FrameWriter
 from ngfx.render.paths import orbit_for_bounds, spiral
 from ngfx.scenes.camera import Camera
 
-__all__ = ["FramePlan", "plan_frames", "render_frames"]
+__all__ = ["DEFAULT_SIZE", "FramePlan", "default_size", "plan_frames", "render_frames"]
+
+DEFAULT_SIZE = (1280, 720)  # for scenes without a camera
 
 
 @dataclasses.dataclass
@@ -19,6 +21,25 @@ class FramePlan:
     cameras: list[Camera]
     times: list[float]
     fps: float
+
+
+def default_size(scene, width: int | None, height: int | None, *, within: tuple[int, int] | None = None):
+    """(width, height) of the frames when --width / --height are not both given: the scene's first camera's
+    size and aspect (a trained run's capture cameras, so a 4:3 capture renders at 4:3, without margins), or
+    with `within` (the viewer's window) that aspect scaled to fill the box; one given side keeps the aspect.
+    Scenes without a camera get DEFAULT_SIZE for the missing sides."""
+    if width and height:
+        return int(width), int(height)
+    if not scene.cameras:
+        return int(width or DEFAULT_SIZE[0]), int(height or DEFAULT_SIZE[1])
+    cam = scene.cameras[0]
+    aspect = cam.width / cam.height
+    if width:
+        return int(width), max(1, round(width / aspect))
+    if height:
+        return max(1, round(height * aspect)), int(height)
+    scale = min(within[0] / cam.width, within[1] / cam.height) if within else 1.0
+    return max(1, round(cam.width * scale)), max(1, round(cam.height * scale))
 
 
 def _times(n: int, duration_s: float, fixed: float | None) -> list[float]:
@@ -52,7 +73,7 @@ def plan_frames(scene, *, camera_path: str | None = None, trajectory: str = "aut
         return FramePlan(cams, [float(t) for t in times], float(fps or path.fps))
     n = frames or default_frames
     times = _times(n, scene.duration_s, time)
-    w, h = width or 1280, height or 720
+    w, h = default_size(scene, width, height)
     if trajectory == "auto" and scene.cameras:  # the scene's own camera, time running
         return FramePlan([scene.cameras[0].fitted(w, h)] * n, times, float(fps or 30.0))
     bounds = bounds if bounds is not None else scene.bounds(times[0])

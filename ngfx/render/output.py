@@ -1,6 +1,7 @@
 """Headless frame output: H.264 video, a single PNG or a folder of numbered PNGs, plus optional depth.
 
-Outputs are atomic: everything is written under a temporary name in the destination's folder and renamed
+Outputs go in an existing folder (`ngfx.atomic.check_output_folder`: none is created above them) and are
+atomic: everything is written under a temporary name in the destination's folder and renamed
 onto the final name only when the writer closes cleanly. If the `with` block raises, the temporaries are
 deleted, and a file or folder already under the final name is left as it was.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ngfx.atomic import check_output_folder
 from ngfx.errors import InputError
 
 __all__ = ["FrameWriter", "VideoInfo", "read_video_info", "save_png", "to_uint8"]
@@ -130,7 +132,7 @@ class FrameWriter:
             raise InputError(f"fps ({fps}) and depth_scale ({depth_scale}) must be positive", field="fps")
         self.depth_scale, self.frames_written, self.size = depth_scale, 0, None
         self._video, self._image, self._temporaries, self._folders, self._closed = None, None, [], [], False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_output_folder(self.path, field="out")
         self._frame_dir = self._make_dir(self.path) if self.kind == "folder" else None
         self._depth_dir = None
         if depth:

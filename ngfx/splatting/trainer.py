@@ -205,6 +205,15 @@ def _write_scene(run_dir: Path, capture, cameras, background, model) -> None:
     write_atomic(run_dir / "scene.json", [(json.dumps(scene, indent=2) + "\n").encode()], what="the scene file")
 
 
+def _slow_hint(arch: str, image_shape, downscale: int) -> str | None:
+    """What to suggest when a run will take long: on the CPU, smaller images (each step is mostly per pixel)."""
+    if arch != "cpu":
+        return None
+    height, width = int(image_shape[0]), int(image_shape[1])
+    return (f"training runs on the CPU at {width}x{height}: --downscale {2 * downscale} trains on a quarter of the "
+            f"pixels ({width // 2}x{height // 2}), --steps or --max-seconds shorten the run, a GPU is much faster")
+
+
 def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: LoadOptions | None = None,
                     on_step=None, stream=None, images: dict | None = None) -> TrainSummary:
     """Train cfg.method on `capture` into `run_dir` (module docstring), resuming from its newest checkpoint.
@@ -242,6 +251,7 @@ def train_gaussians(capture, cfg: GaussianTrainConfig, run_dir, *, options: Load
 
     loop = TrainLoop(loop_cfg, run_dir, step_fn=trainer.step, get_state=trainer.get_state,
                      set_state=trainer.set_state, eval_fn=eval_fn, config=cfg, stream=stream,
+                     slow_hint=_slow_hint(runtime.arch(), train[0].rgb.shape, options.downscale),
                      sync=device_sync(device) if cfg.time_stages else None,
                      generators={"views": trainer.views, "split": trainer.split_rng,
                                  **({"knn": trainer.consistency.generator} if trainer.consistency else {})})

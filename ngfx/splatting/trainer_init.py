@@ -8,7 +8,10 @@
 - start points: the capture's point cloud; else, when the training frames have foreground masks, half in
   their visual hull (visual_hull.py) and half uniform in a box 3x the scene box for the background the masks
   leave out (Panoptic, gs4d, 150 CPU steps at 1/4 size: held-out PSNR 9.8 dB hull-only, 15.6 dB mixed);
-  else uniform in the scene box.
+  else uniform in the scene box. Points without colours (random, hull, a cloud without colours) start grey
+  (0.5, as INRIA's random init, whose SH DC of U(0, 1/255) is grey to 0.1%): random colours persist in short
+  runs, because Adam moves a colour by at most about lr_sh_dc x C0 = 0.0007 per step, so 500 steps cannot
+  undo a random start of up to 0.5 off (the coloured blotches on the CPU demo's floor).
 - initial Gaussians: isotropic, scale = the mean distance to the 3 nearest other points (INRIA), estimated
   against a subsample of at most 4096 points and corrected by (sample / total)^(1/3) for larger clouds;
   identity rotation, opacity cfg.init_opacity, zero higher SH bands. 4D (Duan, Yang): times uniform over the
@@ -27,6 +30,7 @@ from ngfx.splatting.model4d import Gaussians4D
 __all__ = ["camera_extent", "init_gaussians", "scene_box", "time_span"]
 
 _C0 = 0.28209479177387814  # Y_0^0
+_RANDOM_INIT_GREY = 0.5  # the colour of start points that have none (module docstring)
 
 
 def _centres(cameras) -> np.ndarray:
@@ -86,7 +90,7 @@ def _start_points(capture, cfg, cameras, generator) -> tuple[torch.Tensor, torch
             raise ValueError("init='points' but the capture has no point cloud; use init='random'")
         xyz = torch.as_tensor(np.asarray(capture.points, dtype=np.float64))
         rgb = (torch.as_tensor(np.asarray(capture.point_colors, dtype=np.float64)) / 255.0
-               if capture.point_colors is not None else torch.full_like(xyz, 0.5))
+               if capture.point_colors is not None else torch.full_like(xyz, _RANDOM_INIT_GREY))
         if xyz.shape[0] > cfg.n_init:
             pick = torch.randperm(xyz.shape[0], generator=generator)[:cfg.n_init]
             xyz, rgb = xyz[pick], rgb[pick]
@@ -102,12 +106,12 @@ def _start_points(capture, cfg, cameras, generator) -> tuple[torch.Tensor, torch
             centre, half = 0.5 * (lo + hi), 1.5 * (hi - lo)
             back = centre - half + 2 * half * torch.rand(cfg.n_init // 2, 3, generator=generator, dtype=torch.float64)
             xyz = torch.cat([xyz, back])
-            return xyz, torch.rand(xyz.shape, generator=generator, dtype=torch.float64)
+            return xyz, torch.full_like(xyz, _RANDOM_INIT_GREY)
         if cfg.init == "hull":
             raise ValueError("init='hull' needs foreground masks that carve a non-empty hull; use init='random'")
     lo, hi = (torch.as_tensor(v) for v in box)
     xyz = lo + (hi - lo) * torch.rand(cfg.n_init, 3, generator=generator, dtype=torch.float64)
-    return xyz, torch.rand(cfg.n_init, 3, generator=generator, dtype=torch.float64)
+    return xyz, torch.full_like(xyz, _RANDOM_INIT_GREY)
 
 
 def init_gaussians(capture, cfg, cameras, *, device) -> Gaussians3D | Gaussians4D:

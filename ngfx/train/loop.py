@@ -35,7 +35,7 @@ from pathlib import Path
 from ngfx.errors import InputError
 from ngfx.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from ngfx.train.config import config_to_dict, save_config
-from ngfx.train.progress import JsonlLog, Progress, StageTimer
+from ngfx.train.progress import DurationEstimate, JsonlLog, Progress, StageTimer
 
 __all__ = ["LoopConfig", "TrainLoop", "TrainResult", "checkpoint_path", "latest_checkpoint"]
 
@@ -137,15 +137,17 @@ class TrainLoop:
 
     generators: named torch.Generator objects the step draws from (minibatches), saved and restored with the
     checkpoints. config: the trainer's config dataclass, saved as run_dir/config.json and in every checkpoint.
-    sync: waits for the device (`ngfx.train.progress.device_sync`) so stage times are true on GPUs."""
+    sync: waits for the device (`ngfx.train.progress.device_sync`) so stage times are true on GPUs.
+    slow_hint: what would make a long run faster, said with the duration estimate when the run is long
+    (`ngfx.train.progress.DurationEstimate`)."""
 
     def __init__(self, cfg: LoopConfig, run_dir, *, step_fn, get_state, set_state, eval_fn=None,
-                 generators=None, config=None, stream=None, sync=None, use_tqdm=None):
+                 generators=None, config=None, stream=None, sync=None, use_tqdm=None, slow_hint=None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.step_fn, self.get_state, self.set_state, self.eval_fn = step_fn, get_state, set_state, eval_fn
         self.generators, self.config = dict(generators or {}), config
         self.stream = sys.stderr if stream is None else stream
-        self.sync, self.use_tqdm = sync, use_tqdm
+        self.sync, self.use_tqdm, self.slow_hint = sync, use_tqdm, slow_hint
 
     def _save(self, run: "_Run") -> Path:
         step, path = run.step, checkpoint_path(self.run_dir, run.step)
@@ -207,6 +209,7 @@ class TrainLoop:
     def _steps(self, run: "_Run", flag: dict, log: JsonlLog, progress: Progress) -> tuple[str, str]:
         """The step loop; returns (status, message) where the message is set only for a non-finite loss."""
         marks = sorted(self.cfg.eval_at_seconds)
+        estimate = DurationEstimate(self.cfg.max_steps, max_seconds=self.cfg.max_seconds, slow_hint=self.slow_hint)
         while run.step < self.cfg.max_steps and not flag["stop"]:
             metrics = self.step_fn(run.step, run.timer)
             loss = float(metrics["loss"])
@@ -222,6 +225,9 @@ class TrainLoop:
                 log.write({"step": step, **metrics, "loss": loss, "its": rate, "elapsed": now - run.started})
                 run.log_time, run.log_step = now, step
             trained, due = run.train_seconds(), False
+            if (line := estimate.update(step, trained)) is not None:
+                progress.message(line)
+                log.write({"event": "estimate", "step": step, "message": line})
             while marks and trained >= marks[0]:
                 marks.pop(0)
                 due = True

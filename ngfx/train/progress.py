@@ -6,6 +6,8 @@
   "nan", "inf" and "-inf", which strict JSON readers (jq, browsers) accept.
 - `Progress` shows loss, PSNR, a count (e.g. Gaussians) and iterations/s: a tqdm bar when tqdm is installed
   and the stream is a terminal, else one plain line every `every` steps (logs, CI, pipes).
+- `DurationEstimate` says once, after the first steps, how long the run will take, with the caller's
+  hint (e.g. `--downscale`) when that is long.
 - `StageTimer` accumulates wall-clock seconds per named stage; pass `sync` (e.g. torch.cuda.synchronize) so
   asynchronous GPU work is charged to the stage that launched it.
 """
@@ -17,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["JsonlLog", "Progress", "StageTimer", "device_sync", "read_jsonl"]
+__all__ = ["DurationEstimate", "JsonlLog", "Progress", "StageTimer", "device_sync", "format_duration",
+           "read_jsonl"]
 
 
 def _plain(value):
@@ -118,6 +121,52 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def format_duration(seconds: float) -> str:
+    """'45 s', '11 min', '2.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+class DurationEstimate:
+    """The expected duration of a run, said once: `update(step, train_seconds)` after each step returns the
+    line to print when it is due, else None.
+
+    The first step is a warm-up (kernels compile then) and is not counted; the rate is measured over the
+    next steps until `min_steps` of them took `min_seconds`, or `max_steps` of them are done, so a slow run
+    hears about it within seconds. Runs whose remaining time is over `slow_seconds` get `slow_hint`
+    appended (the trainer knows what would help, e.g. `--downscale 2` on a CPU)."""
+
+    def __init__(self, total: int, *, max_seconds: float = 0.0, slow_hint: str | None = None,
+                 slow_seconds: float = 300.0, min_steps: int = 3, min_seconds: float = 5.0, max_steps: int = 50):
+        self.total, self.max_seconds, self.slow_hint, self.slow_seconds = total, max_seconds, slow_hint, slow_seconds
+        self.min_steps, self.min_seconds, self.max_steps = min_steps, min_seconds, max_steps
+        self._start: tuple[int, float] | None = None  # (step, train seconds) after the warm-up step
+        self.done = False
+
+    def update(self, step: int, train_seconds: float) -> str | None:
+        if self.done:
+            return None
+        if self._start is None:
+            self._start = (step, train_seconds)
+            return None
+        steps, seconds = step - self._start[0], train_seconds - self._start[1]
+        if not (steps >= self.max_steps or (steps >= self.min_steps and seconds >= self.min_seconds)):
+            return None
+        self.done = True
+        rate = steps / max(seconds, 1e-9)
+        left = (self.total - step) / rate
+        capped = bool(self.max_seconds) and train_seconds + left > self.max_seconds
+        if capped:
+            left = max(0.0, self.max_seconds - train_seconds)
+        why = f"the {self.max_seconds:g} s budget" if capped else f"the remaining {self.total - step:,} steps"
+        line = (f"expected: about {format_duration(left)} more for {why} at {rate:.3g} it/s "
+                f"(measured over steps {self._start[0] + 1}-{step})")
+        if left > self.slow_seconds and self.slow_hint:
+            line += f"; {self.slow_hint}"
+        return line
 
 
 def device_sync(device):

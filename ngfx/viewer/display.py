@@ -7,13 +7,13 @@ Display images are uint8 [H, W, 3] with row 0 at the top (the `RenderOutput` lay
 `TextureView` imports pyglet only when built, so this module loads without a display.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ngfx.atomic import check_output_folder
+from ngfx.render.output import save_png as write_png
 from ngfx.scenes.renderable import RenderOutput
 
 __all__ = ["to_uint8", "display_image", "save_png", "next_screenshot_path", "TextureView"]
@@ -55,20 +55,11 @@ def display_image(out: RenderOutput, mode: str) -> np.ndarray:
 
 
 def save_png(path, image: np.ndarray) -> Path:
-    """Write a uint8 [H, W, 3] image to `path` atomically (a temporary file, then os.replace)."""
-    import imageio.v3 as iio
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        iio.imwrite(tmp, np.ascontiguousarray(image), extension=".png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """Write a uint8 [H, W, 3] image to `path` as every ngfx output is written (`ngfx.render.output`:
+    atomically, mode 0644 under the usual umask, in an existing folder)."""
+    check_output_folder(path, field="screenshot")
+    write_png(path, image)
+    return Path(path)
 
 
 def next_screenshot_path(directory=".") -> Path:

@@ -97,6 +97,8 @@ CASES = {
                                ["--background", "'1,2'", "write e.g."]),
     "background_out_of_range": (lambda p: render_args("demo", p, "--background", "0,-1,0"),
                                 ["--background", "outside [0, 1]"]),
+    "background_ambiguous_0_255": (lambda p: render_args("demo", p, "--background", "2,0,0"),
+                                   ["--background", "'2,0,0'", "ambiguous", "0.00784,0,0", "1,0,0"]),
     "frames_zero": (lambda p: render_args("demo", p, "--frames", "0"), ["--frames", "at least 1", "got 0"]),
     "png_with_several_frames": (lambda p: render_args("demo", p, "--frames", "3"), ["out.png", "--frames 1"]),
     "unsupported_output": (lambda p: ["render", "demo", "--out", p / "out.jpg", *SIZE, "--no-progress"],
@@ -149,6 +151,44 @@ def test_view_without_display_is_one_line(capfd, tmp_path, monkeypatch):
     result = run_ngfx(capfd, "view", "demo", "--screenshot", tmp_path / "s.png", *SIZE)
     assert_one_line_error(result, "no display", "ngfx render")
     assert not (tmp_path / "s.png").exists()
+
+
+# --- outputs never create the folders above them ---------------------------------------------------------
+MISSING_FOLDER_COMMANDS = {
+    "render": lambda out: ["render", "demo", "--out", out / "x.mp4", *SIZE, "--no-progress"],
+    "render_png": lambda out: ["render", "demo", "--out", out / "x.png", *SIZE, "--no-progress"],
+    "render_frames": lambda out: ["render", "demo", "--out", out / "frames", *SIZE, "--no-progress"],
+    "export": lambda out: ["export", "demo", "--out", out / "m.ply"],
+    "view_screenshot": lambda out: ["view", "demo", "--screenshot", out / "s.png", *SIZE],
+    "demo": lambda out: ["demo", "--out", out / "demo", "--no-train", "--frames", "1", *SIZE, "--no-progress"],
+    "train": lambda out: ["train", "missing-capture", "--out", out / "run"],
+    "bench": lambda out: ["bench", "raster", "--out", out / "b.json", *SIZE],
+}
+
+
+@pytest.mark.parametrize("command", sorted(MISSING_FOLDER_COMMANDS))
+def test_output_in_a_missing_folder_is_refused_and_nothing_is_created(capfd, tmp_path, command):
+    missing = tmp_path / "no_such_dir" / "deeper"
+    result = run_ngfx(capfd, *MISSING_FOLDER_COMMANDS[command](missing))
+    field = "--screenshot" if command == "view_screenshot" else "--out"
+    assert_one_line_error(result, "deeper", f"'{field}'", "does not exist", "mkdir -p")
+    assert not (tmp_path / "no_such_dir").exists()
+
+
+def test_output_at_the_root_creates_no_folder_there(capfd):
+    root_dir = Path("/") / f"ngfx_test_missing_{os.getpid()}"
+    assert not root_dir.exists()
+    result = run_ngfx(capfd, "render", "demo", "--out", root_dir / "x.mp4", *SIZE, "--no-progress")
+    assert_one_line_error(result, root_dir.name, "does not exist")
+    assert not root_dir.exists()
+
+
+def test_library_writer_refuses_a_missing_folder(tmp_path):
+    from ngfx.render.output import FrameWriter
+
+    with pytest.raises(InputError, match="does not exist"):
+        FrameWriter(tmp_path / "missing" / "x.mp4")
+    assert not (tmp_path / "missing").exists()
 
 
 # --- once tracebacks, now one-line errors ------------------------------------------------------------

@@ -55,6 +55,28 @@ def listing(folder) -> list[str]:
 
 
 # --- info ---------------------------------------------------------------------------------------------------
+def test_info_says_why_a_working_backend_was_not_picked(capfd, monkeypatch):
+    from ngfx.kernels import runtime
+
+    monkeypatch.setattr(runtime, "available_archs", lambda: {"cuda": False, "vulkan": True, "cpu": True})
+    monkeypatch.setattr(runtime, "choose_arch", lambda: "cpu")
+    monkeypatch.delenv("NGFX_ARCH")
+    monkeypatch.setattr(runtime, "hardware_vulkan_icds", list)
+    text = run_ngfx(capfd, "info").out
+    assert "backend ngfx picks: cpu" in text and "not vulkan: the only Vulkan driver that starts here is a " \
+        "software one" in text and "--arch vulkan" in text, text
+    monkeypatch.setattr(runtime, "hardware_vulkan_icds", lambda: ["/usr/share/vulkan/icd.d/radeon_icd.json"])
+    assert "the hardware drivers installed (radeon_icd.json) found no device" in run_ngfx(capfd, "info").out
+    monkeypatch.setenv("NGFX_ARCH", "cpu")
+    reasons = json.loads(run_ngfx(capfd, "info", "--json").out)["not_chosen"]
+    assert reasons == {"vulkan": "NGFX_ARCH=cpu asks for cpu"}
+    both = {"cuda": True, "vulkan": True, "cpu": True}
+    monkeypatch.delenv("NGFX_ARCH")
+    monkeypatch.setattr(runtime.torch.cuda, "is_available", lambda: False)
+    assert "torch sees no CUDA GPU" in runtime.why_not_chosen(both, "cpu")["cuda"]
+    assert runtime.why_not_chosen(both, "cuda") == {"vulkan": "CUDA comes first", "cpu": "cuda comes first"}
+
+
 def test_info_text_and_json(capfd):
     text = run_ngfx(capfd, "info")
     assert text.code == 0 and "Taichi backends that start here:" in text.out and "cpu" in text.out, text
@@ -189,6 +211,30 @@ def test_camera_path_poses_follow_the_opengl_convention(capfd, tmp_path, cube_sc
     assert (info.frames, info.width, info.height, info.fps) == (2, W, H, 4.0)  # fps = frames / seconds
 
 
+def test_scene_camera_sets_the_default_size_and_aspect(capfd, tmp_path, cube_scene):
+    """A trained run's scene.json holds 4:3 capture cameras: `ngfx render RUN` renders 4:3 at their size (it
+    used to fit them into 1280x720, widening the view into background margins)."""
+    from ngfx.render.headless import default_size, plan_frames
+    from ngfx.render.sources import load_source
+
+    scene_json = json.loads(cube_scene.read_text())
+    scene_json["cameras"] = [{"width": 40, "height": 30, "K": [[40, 0, 20], [0, 40, 15], [0, 0, 1]],
+                              "T_camera_world": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]}]
+    scene_file = write_json(tmp_path / "run_scene.json", scene_json)
+    for name, flags in (("auto.png", ()), ("orbit.png", ("--orbit",))):
+        result = run_ngfx(capfd, "render", scene_file, "--out", tmp_path / name, "--no-progress", *flags)
+        assert result.code == 0, result.err
+        assert read_png(tmp_path / name).shape == (30, 40, 3), name
+    image = read_png(tmp_path / "auto.png")  # the cube, seen from z = 3 with f = 40, is in the middle
+    assert image[15, 20].max() > 0 and image[0, 0].max() == 0 and image[-1, -1].max() == 0
+    scene = load_source(str(scene_file))
+    assert plan_frames(scene, width=80).cameras[0].height == 60  # one side given: the aspect is kept
+    assert plan_frames(scene, height=60, trajectory="orbit").cameras[0].width == 80
+    assert default_size(scene, None, None, within=(20, 20)) == (20, 15)  # the viewer's window: its aspect
+    assert default_size(scene, None, None, within=(1280, 720)) == (960, 720)  # filling the box
+    assert default_size(load_source("demo"), None, None) == (1280, 720)
+
+
 def test_camera_path_render_time_drives_scene_time(capfd, tmp_path):
     pose = gl_pose(0.0, 1.1, 4.0)  # facing the demo's animated torus
     path = write_camera_path(tmp_path / "camera_path.json", [pose] * 3, render_times=[0.0, 0.25, 0.0])
@@ -309,6 +355,11 @@ def test_view_screenshot_equals_headless_render_of_the_first_camera(capfd, tmp_p
     image = read_png(shot)
     assert image.shape == expected.shape
     assert np.abs(image.astype(np.int16) - expected.astype(np.int16)).max() <= 1
+    umask = os.umask(0)
+    os.umask(umask)
+    render(capfd, "demo", tmp_path / "r.png")
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (shot, tmp_path / "r.png")}
+    assert modes == {"s.png": oct(0o666 & ~umask), "r.png": oct(0o666 & ~umask)}  # was 0600 for the screenshot
 
 
 # --- atomic outputs --------------------------------------------------------------------------------------

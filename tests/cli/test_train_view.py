@@ -166,3 +166,21 @@ def test_train_config_file_sets_fields_and_flags_override_it(capfd, blender, tmp
     bad = run_ngfx(capfd, "train", blender, "--config", settings, "--out", tmp_path / "bad")
     assert bad.code == 2 and len(bad.err.strip().splitlines()) == 1
     assert "settings.json" in bad.err and "sh_degre" in bad.err and "sh_degree" in bad.err
+
+
+def test_train_picks_the_complete_format_says_so_and_format_forces_one(capfd, tmp_path):
+    """LLFF poses and images beside a partial COLMAP model (cameras.bin, no images.bin): trains as LLFF and
+    says why; --format colmap then names what the COLMAP model lacks."""
+    from tests.scenes.captures.test_llff import make_scene
+
+    make_scene(tmp_path / "scene")
+    (tmp_path / "scene" / "sparse" / "0").mkdir(parents=True)
+    (tmp_path / "scene" / "sparse" / "0" / "cameras.bin").write_bytes(b"\0" * 8)
+    result = run_ngfx(capfd, "train", tmp_path / "scene", "--steps", "2", "--n-init", "200",
+                      "--out", tmp_path / "run", "--no-progress")
+    assert result.code == 0, result.err
+    assert "ngfx train: llff capture" in result.out
+    assert "read as llff, the first complete format here; passed over: colmap (sparse/0/ has cameras but no " \
+           "images.bin or images.txt)" in result.out, result.out
+    forced = run_ngfx(capfd, "train", tmp_path / "scene", "--format", "colmap", "--out", tmp_path / "run2")
+    assert forced.code == 2 and "no COLMAP model found" in forced.err and len(forced.err.strip().splitlines()) == 1

@@ -194,3 +194,12 @@ def test_near_plane_applies_to_training_and_to_the_run_cameras(static_capture, t
     assert {c["near"] for c in scene["cameras"]} == {3.0}
     with pytest.raises(ValueError, match="near_plane"):
         GaussianTrainConfig(near_plane=-1.0)
+
+
+def test_cpu_runs_get_a_downscale_hint():
+    from ngfx.splatting.trainer import _slow_hint
+
+    hint = _slow_hint("cpu", (378, 504, 3), 1)
+    assert "CPU at 504x378" in hint and "--downscale 2" in hint and "252x189" in hint
+    assert "--downscale 4" in _slow_hint("cpu", (189, 252, 3), 2)
+    assert _slow_hint("cuda", (378, 504, 3), 1) is None

@@ -239,3 +239,36 @@ def test_time_budget_zero_means_no_limit_and_bad_marks_are_refused(tmp_path):
         LoopConfig(eval_at_seconds=(0.0,))
     with pytest.raises(ValueError, match="max_seconds"):
         LoopConfig(max_seconds=-1.0)
+
+
+def _timed_run(tmp_path, monkeypatch, *, first_s, step_s, steps, max_seconds=0.0):
+    """A toy run on the fake clock whose first step (the compile) takes first_s and the others step_s."""
+    import ngfx.train.loop as loop_module
+
+    clock = FakeClock(step_s=step_s, eval_s=0.0)
+    monkeypatch.setattr(loop_module, "time", clock)
+    toy, stream = Toy(), io.StringIO()
+    inner = toy.step
+
+    def step(step, timer):
+        clock.now += first_s if step == 0 else step_s
+        return inner(step, timer)
+
+    cfg = LoopConfig(max_steps=steps, checkpoint_every=0, log_every=1000, max_seconds=max_seconds)
+    TrainLoop(cfg, tmp_path, step_fn=step, get_state=toy.get_state, set_state=toy.set_state, stream=stream,
+              use_tqdm=False, slow_hint="try --downscale 2").run()
+    lines = [line for line in stream.getvalue().splitlines() if line.startswith("expected:")]
+    logged = [r for r in read_jsonl(tmp_path / "metrics.jsonl") if r.get("event") == "estimate"]
+    assert len(lines) == 1 and [r["message"] for r in logged] == lines, stream.getvalue()
+    return lines[0]
+
+
+def test_slow_runs_hear_their_duration_and_the_hint_after_a_few_steps(tmp_path, monkeypatch):
+    # 0.3 it/s after a 40 s compile step, as on a 2-core CPU at 504x378: said after steps 2-4, not at the end
+    line = _timed_run(tmp_path / "slow", monkeypatch, first_s=40.0, step_s=1 / 0.3, steps=200)
+    assert line == ("expected: about 11 min more for the remaining 196 steps at 0.3 it/s (measured over steps "
+                    "2-4); try --downscale 2"), line
+    fast = _timed_run(tmp_path / "fast", monkeypatch, first_s=40.0, step_s=0.01, steps=3000)
+    assert fast == "expected: about 29 s more for the remaining 2,949 steps at 100 it/s (measured over steps 2-51)"
+    capped = _timed_run(tmp_path / "capped", monkeypatch, first_s=1.0, step_s=1.0, steps=10_000, max_seconds=60)
+    assert capped == "expected: about 54 s more for the 60 s budget at 1 it/s (measured over steps 2-6)", capped

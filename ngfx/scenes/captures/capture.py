@@ -47,6 +47,7 @@ class Capture:
     up: the world's estimated up vector (unit) for viewers and orbits.
     scene_box: optional (min, max) world bounds the format declares (e.g. instant-ngp's aabb_scale).
     rgba: the images carry alpha (Blender / D-NeRF): composite them on LoadOptions.background.
+    detection: how `load_capture` chose the format when the folder held several ("" when it did not).
     """
 
     root: Path
@@ -57,6 +58,7 @@ class Capture:
     up: tuple[float, float, float] = (0.0, 1.0, 0.0)
     scene_box: tuple[np.ndarray, np.ndarray] | None = None
     rgba: bool = False
+    detection: str = ""
 
     @property
     def is_dynamic(self) -> bool:
