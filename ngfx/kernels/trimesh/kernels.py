@@ -12,6 +12,7 @@ Three passes, all parallel:
 import functools
 
 from ngfx.kernels import runtime
+from ngfx.kernels.launch import fast
 
 __all__ = ["CHUNK", "EMPTY_KEY", "make_raster_kernels"]
 
@@ -137,4 +138,4 @@ def make_raster_kernels(dtype_name: str, generation: int):
                 bary[j, i] = w / s
                 depth[j, i] = pl[9] / s
 
-    return setup, raster, resolve
+    return fast(setup), fast(raster), fast(resolve)
