@@ -7,8 +7,9 @@ with their held-out PSNR, and a video of each trained model.
 - DIR/gs4d/: 4D (xyzt) Gaussians trained on capture4d/, one view (and its time) per step, starting from a
   point cloud: the trained gs3d Gaussians that are not near-transparent (the scene at t = 0, as a static
   reconstruction seeds a dynamic one) plus random points around the subject for what moves, each at a
-  random time, all grey (random colours would outlast a short run as coloured blotches). DIR/gaussians4d.mp4: one fixed camera while time runs over the model's span (the capture's
-  D-NeRF clock: 0 to 5/6 with 6 times), so what moves in it is the model's motion, not the camera's.
+  random time and grey (random colours would outlast a short run as coloured blotches).
+  DIR/gaussians4d.mp4: one fixed camera while time runs over the model's span (the capture's D-NeRF clock:
+  0 to 5/6 with 6 times), so what moves in it is the model's motion, not the camera's.
 
 Each run prints one line: steps, time, the held-out PSNR of the trained and of the untrained model (for gs4d
 the seeded one), SSIM. Both are normal run folders (`ngfx view RUN`, `ngfx render RUN --time T`).

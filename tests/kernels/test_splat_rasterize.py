@@ -119,6 +119,34 @@ def test_backward_matches_reference(cpu_arch, seed, n_features, with_bg):
         assert_close(a, b, rtol=1e-9, atol=1e-9 * float(b.abs().max()), msg=f"{msg} d{name}")
 
 
+@pytest.mark.parametrize("used", [("features",), ("features", "alpha"), ("alpha",)])
+def test_backward_without_a_depth_cotangent(cpu_arch, used, monkeypatch):
+    """Training on colour alone: depth's cotangent is None, and the lighter kernel (depth_grad=False) runs;
+    its gradients equal the reference's for the outputs used, and depths get none."""
+    from ngfx.kernels.splat.rasterize import op
+
+    inputs, bg = random_scene(3, n_features=3)
+    (inputs, background) = leaves(inputs, bg)
+    calls = []
+    kernels = op._kernels("f64", 3, runtime.arch(), runtime.generation())
+    for name in ("bwd", "bwd_colour"):
+        monkeypatch.setattr(kernels, name, lambda *a, _k=getattr(kernels, name), _n=name: (calls.append(_n), _k(*a)))
+    out = rasterize(inputs, background=background)
+    ref = reference.rasterize_gaussians(*inputs, W, H, background=background)
+    g = torch.Generator().manual_seed(7)
+    cot = {name: torch.randn(getattr(ref, name).shape, generator=g, dtype=torch.float64) for name in used}
+    wrt = inputs[:5] + [background]
+    got = torch.autograd.grad(sum((getattr(out, k) * c).sum() for k, c in cot.items()), wrt, allow_unused=True)
+    want = torch.autograd.grad(sum((getattr(ref, k) * c).sum() for k, c in cot.items()), wrt, allow_unused=True)
+    assert calls == ["bwd_colour"]
+    for name, a, b in zip(("means2d", "conics", "opacities", "features", "depths", "background"), got, want):
+        if name == "depths" or b is None:  # depth unused; features and background do not move alpha
+            assert (a is None or not a.abs().max()) and (b is None or not b.abs().max()), name
+            continue
+        assert b.abs().max() > 1e-3, f"{used}: reference gradient of {name} is empty"
+        assert_close(a, b, rtol=1e-9, atol=1e-9 * float(b.abs().max()), msg=f"{used} d{name}")
+
+
 def check_float32(arch, seed, n, n_features):
     """float32 outputs and gradients (random cotangents) against the float64 reference."""
     inputs64, bg64 = random_scene(seed, n=n, n_features=n_features)

@@ -9,7 +9,10 @@ of storing it per sample:
 with C the blended channels (features and depth) before background and normalisation, which op.py
 applies (and differentiates) in torch. Per-Gaussian gradients are summed with atomics: one per
 (pixel, Gaussian) pair on CPU and Vulkan; on CUDA (f32) warp shuffles first, then one global atomic per
-warp and Gaussian (gsplat's scheme), which cuts global atomics 32-fold. On Mesa lavapipe, Taichi 1.7.4
+warp and Gaussian (gsplat's scheme), which cuts global atomics 32-fold. Without a depth cotangent
+(`depth_grad=False`: training on colour alone) the depth channel leaves the suffix, the dot product, the
+shuffles and the atomics: its gradient is zero, and its slot in grad_gaussians stays as the caller zeroed
+it. On Mesa lavapipe, Taichi 1.7.4
 has been seen to drop atomics issued in a serial inner loop; tests/kernels/test_splat_rasterize.py
 checks this backward on Vulkan, where it has passed so far.
 """
@@ -26,12 +29,16 @@ WARP = 32
 
 
 @functools.cache
-def make_backward_kernel(dtype_name: str, n_features: int, arch_name: str, generation: int):
-    """rasterize_bwd for ('f32' | 'f64', F, backend); `generation` re-keys the cache after a re-init."""
+def make_backward_kernel(dtype_name: str, n_features: int, arch_name: str, generation: int,
+                         depth_grad: bool = True):
+    """rasterize_bwd for ('f32' | 'f64', F, backend, with or without the depth channel's gradient);
+    `generation` re-keys the cache after a re-init."""
     ti = runtime.taichi()
     dt = getattr(ti, dtype_name)
     n_chan = n_features + 1
     n_row = GEO + n_chan
+    n_grad = n_chan if depth_grad else n_features  # channels whose cotangent may be non-zero
+    n_scatter = GEO + n_grad  # gradient entries worth summing per pair
     row_t, pix_t = ti.types.vector(n_row, dt), ti.types.vector(n_chan + 2, dt)
     lib = common_funcs(dtype_name, n_chan, generation)
     locate, cutoff, response, geometry_grads, channels = (lib.locate, lib.cutoff, lib.response,
@@ -54,7 +61,8 @@ def make_backward_kernel(dtype_name: str, n_features: int, arch_name: str, gener
             grad_geo = geometry_grads(alpha, gauss, dx, dy, clamped, geo[2], geo[3], geo[4], grad_alpha)
             grad_feat = grad_acc * (alpha * T)
             grad_row = ti.Vector([grad_geo[k] for k in ti.static(range(GEO))]
-                                 + [grad_feat[k] for k in ti.static(range(n_chan))], dt)
+                                 + [grad_feat[k] for k in ti.static(range(n_grad))]
+                                 + [0.0 for _ in ti.static(range(n_chan - n_grad))], dt)
         return grad_row, valid, T, suffix
 
     @ti.func
@@ -62,14 +70,14 @@ def make_backward_kernel(dtype_name: str, n_features: int, arch_name: str, gener
         """Add one pair's gradient row to Gaussian g (warp-summed first where shuffles exist)."""
         if ti.static(warp_reduce):
             if ti.simt.warp.any_nonzero(ti.u32(FULL_MASK), ti.cast(valid, ti.i32)):  # uniform in the warp
-                for k in ti.static(range(n_row)):  # every lane shuffles; lane 0 ends with the sums
+                for k in ti.static(range(n_scatter)):  # every lane shuffles; lane 0 ends with the sums
                     for offset in ti.static((16, 8, 4, 2, 1)):
                         grad_row[k] += ti.simt.warp.shfl_down_f32(ti.u32(FULL_MASK), grad_row[k], offset)
                 if lane % WARP == 0:  # one branch for all atomics: the warp reconverges once
-                    for k in ti.static(range(n_row)):
+                    for k in ti.static(range(n_scatter)):
                         ti.atomic_add(grad_gaussians[g][k], grad_row[k])
         elif valid:
-            for k in ti.static(range(n_row)):
+            for k in ti.static(range(n_scatter)):
                 ti.atomic_add(grad_gaussians[g][k], grad_row[k])
 
     @ti.kernel
@@ -86,12 +94,12 @@ def make_backward_kernel(dtype_name: str, n_features: int, arch_name: str, gener
             tile, lane, px, py = locate(t, tiles_x)
             start = tile_ranges[tile][0]
             T_final, n_contrib = ti.cast(1.0, dt), 0
-            grad_acc, grad_T = ti.Vector.zero(dt, n_chan), ti.cast(0.0, dt)
+            grad_acc, grad_T = ti.Vector.zero(dt, n_grad), ti.cast(0.0, dt)
             if px < width and py < height:  # outside pixels only help load batches (n_contrib = 0)
                 T_final, n_contrib = out_pix[py, px][n_chan], out_ids[py, px][0]
-                grad_acc = ti.Vector([grad_pix[py, px][k] for k in ti.static(range(n_chan))], dt)
+                grad_acc = ti.Vector([grad_pix[py, px][k] for k in ti.static(range(n_grad))], dt)
                 grad_T = grad_pix[py, px][n_chan]
-            T, suffix = T_final, ti.Vector.zero(dt, n_chan)
+            T, suffix = T_final, ti.Vector.zero(dt, n_grad)
             if ti.static(shared):
                 ids_sh = ti.simt.block.SharedArray((BLOCK,), ti.i32)
                 rows_sh = ti.simt.block.SharedArray((n_stage, BLOCK), dt)  # as in the forward kernel
@@ -126,11 +134,12 @@ def make_backward_kernel(dtype_name: str, n_features: int, arch_name: str, gener
                         j = count - 1 - jj
                         if b * BLOCK + j < limit:  # uniform in a warp where shuffles follow
                             geo = ti.Vector([rows_sh[k, j] for k in ti.static(range(GEO))], dt)
-                            feat = ti.Vector.zero(dt, n_chan)
+                            feat = ti.Vector.zero(dt, n_grad)
                             if ti.static(n_stage > GEO + 1):
-                                feat = ti.Vector([rows_sh[GEO + 1 + k, j] for k in ti.static(range(n_chan))])
+                                feat = ti.Vector([rows_sh[GEO + 1 + k, j] for k in ti.static(range(n_grad))])
                             else:  # too many channels to stage
-                                feat = channels(gaussians, ids_sh[j])
+                                all_chan = channels(gaussians, ids_sh[j])
+                                feat = ti.Vector([all_chan[k] for k in ti.static(range(n_grad))], dt)
                             grad_row, valid, T, suffix = step(geo, rows_sh[GEO, j], feat, px, py,
                                                               b * BLOCK + j, n_contrib, T, suffix, T_final,
                                                               grad_acc, grad_T)
@@ -139,7 +148,7 @@ def make_backward_kernel(dtype_name: str, n_features: int, arch_name: str, gener
                 for jj in range(n_contrib):
                     g = point_ids[start + n_contrib - 1 - jj]
                     geo = ti.Vector([gaussians[g][k] for k in ti.static(range(GEO))], dt)
-                    feat = ti.Vector([gaussians[g][GEO + k] for k in ti.static(range(n_chan))], dt)
+                    feat = ti.Vector([gaussians[g][GEO + k] for k in ti.static(range(n_grad))], dt)
                     grad_row, valid, T, suffix = step(geo, -ti.math.inf, feat, px, py, n_contrib - 1 - jj,
                                                       n_contrib, T, suffix, T_final, grad_acc, grad_T)
                     scatter(grad_gaussians, g, grad_row, valid, lane)

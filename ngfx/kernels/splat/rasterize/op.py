@@ -49,6 +49,7 @@ class _RasterizeFunction(torch.autograd.Function):
         ctx.save_for_backward(gaussians, background, tile_ranges, point_ids, out_pix, out_ids, alpha, depth)
         ctx.kernels, ctx.size = kernels, (width, height)
         ctx.mark_non_differentiable(median, last_ids)
+        ctx.set_materialize_grads(False)  # an unused output's cotangent arrives as None (depth: a lighter kernel)
         return features, alpha, depth, median, last_ids
 
     @staticmethod
@@ -56,6 +57,10 @@ class _RasterizeFunction(torch.autograd.Function):
         del grad_median, grad_ids
         gaussians, background, tile_ranges, point_ids, out_pix, out_ids, alpha, depth = ctx.saved_tensors
         width, height = ctx.size
+        depth_grad = grad_depth is not None
+        grad_features = torch.zeros_like(out_pix[..., :-3]) if grad_features is None else grad_features
+        grad_alpha = torch.zeros_like(alpha) if grad_alpha is None else grad_alpha
+        grad_depth = torch.zeros_like(depth) if grad_depth is None else grad_depth
         T_final = out_pix[..., -2]
         inv_alpha = torch.where(alpha > 0, 1.0 / alpha, 0.0)
         grad_acc_depth = grad_depth * inv_alpha  # depth = acc_depth / alpha, alpha = 1 - T_final
@@ -69,8 +74,9 @@ class _RasterizeFunction(torch.autograd.Function):
                               torch.zeros_like(grad_T)[..., None]], dim=-1)  # the median slot is unused
         grad_gaussians = torch.zeros_like(gaussians)  # the kernel accumulates into it
         if point_ids.numel():
-            ctx.kernels.bwd(gaussians.detach(), tile_ranges, point_ids, _tiles_x(width), width, height,
-                            out_pix.detach(), out_ids, grad_pix, grad_gaussians)
+            backward = ctx.kernels.bwd if depth_grad else ctx.kernels.bwd_colour
+            backward(gaussians.detach(), tile_ranges, point_ids, _tiles_x(width), width, height, out_pix.detach(),
+                     out_ids, grad_pix, grad_gaussians)
         return grad_gaussians, grad_background, None, None, None, None, None
 
 
@@ -78,7 +84,8 @@ class _RasterizeFunction(torch.autograd.Function):
 def _kernels(dtype_name: str, n_features: int, arch_name: str, generation: int) -> types.SimpleNamespace:
     """Forward and backward kernels behind the lean launcher (per-call Taichi overhead paid once)."""
     key = (dtype_name, n_features, arch_name, generation)
-    return types.SimpleNamespace(fwd=fast(make_forward_kernel(*key)), bwd=fast(make_backward_kernel(*key)))
+    return types.SimpleNamespace(fwd=fast(make_forward_kernel(*key)), bwd=fast(make_backward_kernel(*key)),
+                                 bwd_colour=fast(make_backward_kernel(*key, depth_grad=False)))
 
 
 def _tiles_x(width: int) -> int:
