@@ -134,10 +134,12 @@ class LaunchPlan:
             self._fail(arg, f"is on {value.device}, but the '{runtime.arch()}' backend reads {expected} tensors")
         n_element = len(element)
 
-        def set_tensor(ctx, v):
-            shape = list(v.shape[:v.dim() - n_element]) if n_element else list(v.shape)
-            ctx.set_arg_external_array_with_shape(index, v.data_ptr(), v.element_size() * v.numel(), shape, 0)
-
+        if n_element:
+            def set_tensor(ctx, v):
+                ctx.set_arg_external_array_with_shape(index, v.data_ptr(), v.nbytes, v.shape[:-n_element], 0)
+        else:
+            def set_tensor(ctx, v):
+                ctx.set_arg_external_array_with_shape(index, v.data_ptr(), v.nbytes, v.shape, 0)
         return set_tensor
 
     def __call__(self, *args) -> None:
@@ -162,7 +164,7 @@ def _signature(args) -> tuple:
     sig = [runtime.generation()]
     for a in args:
         if isinstance(a, torch.Tensor):
-            sig.append((a.dtype, a.dim(), a.device.type, a.is_contiguous()))
+            sig.append((a.dtype, a.dim(), a.is_cuda, a.is_contiguous()))
         elif isinstance(a, np.ndarray):
             sig.append((a.shape, a.dtype.kind))
         else:
