@@ -1,6 +1,8 @@
 #!/bin/bash
 # One device call for issue 9's measurements (old = the ngfx tree in .bench/old, new = this checkout):
 # per-launch host cost, then `ngfx bench splat` with gsplat (new) and without (old), on one GPU.
+# Prepare here: mkdir -p .bench/old && git archive <old commit> ngfx | tar x -C .bench/old;
+#   cp ../shared/data/gsplat-garden/test_garden.npz .bench/   (.bench/ is in .git/info/exclude)
 # Usage on the device: bash tools/gpu_issue9.sh   (carry .whl, .commit, .bench)
 set -u
 . tools/gpu_setup.sh || exit 1

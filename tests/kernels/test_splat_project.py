@@ -85,11 +85,6 @@ def compare(out, ref, *, tol: float, msg: str):
         assert_close(a, b, rtol=tol, atol=tol * max(1.0, b.abs().max().item()), msg=f"{msg} {name}")
 
 
-def float32_budget(reference_fn, args64, exact):
-    """Per-element float32 spread of `reference_fn` (tests/float32_budget.py: machine independent)."""
-    return float32_spread(reference_fn, args64, exact)
-
-
 def fields(out):
     return [getattr(out, f) for f in FIELDS]
 
@@ -107,7 +102,7 @@ def test_forward_matches_reference(cpu_arch, seed, antialiased):
     assert (out.radii[~visible] == 0).all() and (out.opacities[~visible] == 0).all(), msg
     out32 = project(project_gaussians, [x.float() for x in inputs], antialiased=antialiased)
     assert torch.equal(out32.radii, ref.radii), f"{msg} float32 radii"
-    spread = float32_budget(lambda *xs: fields(project(reference.project_gaussians, xs, antialiased=antialiased)),
+    spread = float32_spread(lambda *xs: fields(project(reference.project_gaussians, xs, antialiased=antialiased)),
                             inputs, fields(ref))
     assert_float32_within(fields(out32), fields(ref), spread, FIELDS, f"{msg} float32")
 
@@ -194,7 +189,7 @@ def test_backward_matches_reference(cpu_arch, seed, antialiased):
             assert_close(a, b, rtol=1e-10, atol=1e-10 * b.abs().max().item(), msg=f"{msg} grad {name}")
         inputs32, used32 = [x.float() for x in inputs], [c if c is None else c.float() for c in used]
         got32 = grads(project_gaussians, inputs32, used32, antialiased=antialiased)
-        spread = float32_budget(lambda *xs: grads(reference.project_gaussians, xs[:4], xs[4:],
+        spread = float32_spread(lambda *xs: grads(reference.project_gaussians, xs[:4], xs[4:],
                                                   antialiased=antialiased), [*inputs, *used], want)
         assert_float32_within(got32, want, spread, INPUTS, f"{msg} float32 grad")
 
@@ -245,7 +240,7 @@ def test_forward_portability(arch):
     out = project(project_gaussians, [x.float().to(dev) for x in inputs], antialiased=True)
     ref = project(reference.project_gaussians, inputs, antialiased=True)
     assert torch.equal(out.radii.cpu(), ref.radii), arch
-    spread = float32_budget(lambda *xs: fields(project(reference.project_gaussians, xs, antialiased=True)),
+    spread = float32_spread(lambda *xs: fields(project(reference.project_gaussians, xs, antialiased=True)),
                             inputs, fields(ref))
     assert_float32_within([t.cpu() for t in fields(out)], fields(ref), spread, FIELDS, arch)
     assert (out.radii > 0).any(1).sum() > 30, arch
