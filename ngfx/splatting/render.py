@@ -14,6 +14,7 @@ import importlib
 
 import torch
 
+from ngfx.kernels.splat.fused.reference import add_stats
 from ngfx.scenes.camera import Camera
 
 __all__ = ["SplatRender", "render_gaussians", "camera_tensors"]
@@ -59,11 +60,14 @@ def camera_tensors(camera: Camera, device, dtype=torch.float32):
 
 def render_gaussians(model, camera: Camera, *, time: float | None = None, background=None,
                      sh_degree: int | None = None, min_temporal_weight: float = 0.05,
-                     ops: str = "kernels") -> SplatRender:
+                     ops: str = "kernels", stats: torch.Tensor | None = None,
+                     stats_scale: float = 1.0) -> SplatRender:
     """Draw `model` (Gaussians3D or Gaussians4D) from `camera` at `time` (4D only; default the camera's).
 
     sh_degree: use at most this many SH bands (training enables them progressively); default the model's.
     min_temporal_weight: 4D temporal culling threshold on p(t) (0.05 as Yang; exp(-16) as Duan).
+    stats: densification statistics [4, N] (`strategy.DensifyState.values`) that the backward of this
+    render adds to in place, its means2d gradient times stats_scale (`strategy`, step 1).
     """
     o = _ops(ops)
     dtype, device = model.opacity_logits.dtype, model.opacity_logits.device
@@ -84,6 +88,9 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
         centre = camera_tensors(camera, device, dtype)[1]  # only this path needs it as a device tensor
         colors = o["sh"].eval_sh_4d(proj4.means3d, model.sh_coeffs, centre, degree, model.times - t,
                                     model.duration, model.sh_degree_t, visible=proj4.visible)
+        if stats is not None and proj.means2d.requires_grad:
+            radii = proj.radii
+            proj.means2d.register_hook(lambda g: add_stats(stats, g, radii, W, H, stats_scale))
         tiles = o["tiles"].map_to_tiles(proj.means2d, proj.radii, proj.depths, W, H)
         image = o["rasterize"].rasterize_gaussians(proj.means2d, proj.conics, proj.opacities, colors,
                                                    proj.depths, tiles.tile_ranges, tiles.point_ids, W, H,
@@ -91,6 +98,7 @@ def render_gaussians(model, camera: Camera, *, time: float | None = None, backgr
         means2d, radii = proj.means2d, proj.radii
     else:  # one fused kernel writes the rasterizer's packed rows (slice +) project + SH, no concatenation
         sh = (model.opacity_logits, model.sh_dc, model.sh_rest)
+        cam_kw.update(stats=stats, stats_scale=stats_scale)
         if is_4d:
             pre = o["fused"].preprocess_gaussians_4d(
                 model.means4, model.log_scales, model.rotations, *sh, t, T_cw, intrinsics, W, H,

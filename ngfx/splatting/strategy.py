@@ -3,10 +3,12 @@
 INRIA's recipe (Kerbl et al. 2023) as gsplat's `DefaultStrategy` runs it, as pure functions over the model
 dataclasses; the optimizer is never touched, so any trainer can apply the returned `RowPlan`:
 
-1. After each backward (`retain_grad_means2d` before it, `read_grad_means2d` after), `accumulate` adds for
-   every Gaussian visible in the view (both radii > 0) the norm of its 2D-mean gradient in NDC units (pixel
-   gradient times (W/2, H/2), REFERENCE 2.5), one view count, its screen radius (running max, pixels) and,
-   for 4D, the signed gradient of its time mean mu_t.
+1. Each view adds, for every Gaussian visible in it (both radii > 0), the norm of its 2D-mean gradient in
+   NDC units (pixel gradient times (W/2, H/2), REFERENCE 2.5), one view count, its screen radius (running
+   max, pixels) and, for 4D, the signed gradient of its time mean mu_t. Either the renderer's backward adds
+   the first three in place (`render_gaussians(..., stats=state.values)`, no extra launch; then
+   `add_grad_times` for 4D), or `accumulate` adds them after backward (`retain_grad_means2d` before it,
+   `read_grad_means2d` after).
 2. When `cfg.is_densify_step(step)`, `densify` averages the gradient over the views that saw each Gaussian;
    at or above `grad_threshold` it
    - clones (exact copy, appended) when max xyz scale <= clone_scale_fraction * extent, else
@@ -25,10 +27,11 @@ import math
 
 import torch
 
+from ngfx.kernels.splat.fused.reference import add_stats
 from ngfx.kernels.splat.project.reference import quat_to_rotmat
 from ngfx.kernels.splat.slice4d.reference import rotation_matrix_4d
 
-__all__ = ["DensifyConfig", "DensifyState", "RowPlan", "accumulate", "densify", "init_state",
+__all__ = ["DensifyConfig", "DensifyState", "RowPlan", "accumulate", "add_grad_times", "densify", "init_state",
            "read_grad_means2d", "reset_opacity", "retain_grad_means2d"]
 
 
@@ -92,12 +95,36 @@ class DensifyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DensifyState:
-    """Per-Gaussian statistics since the last densify step (all [N], the model's float dtype and device)."""
+    """Per-Gaussian statistics since the last densify step: `values` [4, N] (the model's float dtype and
+    device), one buffer so the renderer's backward can add to it in place in its own launch
+    (`render_gaussians(stats=...)`); its rows are the properties below."""
 
-    grad2d: torch.Tensor  # sum over visible views of the NDC 2D-mean gradient norm
-    grad_t: torch.Tensor  # sum over visible views of d loss / d mu_t (signed; zeros for 3D models)
-    count: torch.Tensor  # number of views in which the Gaussian was visible
-    max_radii: torch.Tensor  # largest screen radius seen, pixels
+    values: torch.Tensor
+
+    @classmethod
+    def of(cls, grad2d, grad_t, count, max_radii) -> "DensifyState":
+        """From the four [N] rows."""
+        return cls(torch.stack([grad2d, grad_t, count, max_radii]).contiguous())
+
+    @property
+    def grad2d(self) -> torch.Tensor:
+        """Sum over visible views of the NDC 2D-mean gradient norm."""
+        return self.values[0]
+
+    @property
+    def grad_t(self) -> torch.Tensor:
+        """Sum over visible views of d loss / d mu_t (signed; zeros for 3D models)."""
+        return self.values[1]
+
+    @property
+    def count(self) -> torch.Tensor:
+        """Number of views in which the Gaussian was visible."""
+        return self.values[2]
+
+    @property
+    def max_radii(self) -> torch.Tensor:
+        """Largest screen radius seen, pixels."""
+        return self.values[3]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +158,7 @@ class RowPlan:
 
 def init_state(n: int, *, device=None, dtype=torch.float32) -> DensifyState:
     """Empty statistics for n Gaussians."""
-    zeros = [torch.zeros(n, device=device, dtype=dtype) for _ in range(4)]
-    return DensifyState(*zeros)
+    return DensifyState(torch.zeros((4, n), device=device, dtype=dtype))
 
 
 def retain_grad_means2d(means2d: torch.Tensor) -> None:
@@ -163,18 +189,19 @@ def accumulate(state: DensifyState, grad_means2d: torch.Tensor, radii: torch.Ten
     """
     n = state.count.shape[0]
     assert grad_means2d.shape == (n, 2) and radii.shape == (n, 2), (grad_means2d.shape, radii.shape, n)
-    visible = (radii > 0).all(dim=-1)
-    to_ndc = torch.tensor([width / 2, height / 2], dtype=state.grad2d.dtype, device=state.grad2d.device)
-    ndc = grad_means2d.detach().to(state.grad2d) * to_ndc  # INRIA's NDC units, which the threshold assumes
-    norm = torch.where(visible, ndc.norm(dim=-1), 0.0)
-    radius = torch.where(visible, radii.max(dim=-1).values.to(state.max_radii), 0.0)
-    grad_t = state.grad_t
+    values = state.values.clone()
+    add_stats(values, grad_means2d, radii, width, height)  # INRIA's NDC units, which the threshold assumes
     if grad_times is not None:
         assert grad_times.shape == (n,), grad_times.shape
-        grad_t = grad_t + torch.where(visible, grad_times.detach().to(grad_t), 0.0)
-    count = state.count + visible.to(state.count)
-    return DensifyState(grad2d=state.grad2d + norm, grad_t=grad_t, count=count,
-                        max_radii=torch.maximum(state.max_radii, radius))
+        add_grad_times(DensifyState(values), grad_times, radii)
+    return DensifyState(values)
+
+
+def add_grad_times(state: DensifyState, grad_times: torch.Tensor, radii: torch.Tensor) -> None:
+    """4D: add d loss / d mu_t [N] where the view's radii are both > 0, in place (the rest of a view's
+    statistics come from `accumulate` or the renderer's backward)."""
+    visible = (radii > 0).all(dim=-1)
+    state.grad_t.add_(torch.where(visible, grad_times.detach().to(state.grad_t), 0.0))
 
 
 def _choose(model, state: DensifyState, cfg: DensifyConfig, step: int, extent: float):

@@ -27,14 +27,7 @@ from ngfx.scenes.captures import LoadOptions, load_images
 from ngfx.splatting.consistency import VelocityConsistency
 from ngfx.splatting.ply import save_gaussians
 from ngfx.splatting.render import render_gaussians
-from ngfx.splatting.strategy import (
-    accumulate,
-    densify,
-    init_state,
-    read_grad_means2d,
-    reset_opacity,
-    retain_grad_means2d,
-)
+from ngfx.splatting.strategy import DensifyState, add_grad_times, densify, init_state, reset_opacity
 from ngfx.splatting.trainer_config import GaussianTrainConfig, TrainSummary, scaled_densify
 from ngfx.splatting.trainer_init import camera_extent, init_gaussians
 from ngfx.train.loop import LoopConfig, TrainLoop
@@ -85,12 +78,13 @@ class _Trainer:
         self.consistency = (VelocityConsistency(cfg.consistency_k, seed=cfg.seed + 3)
                             if cfg.method == "gs4d" and cfg.consistency_weight > 0 else None)
 
-    def _render(self, image, sh_degree, *, time=None):
+    def _render(self, image, sh_degree, *, time=None, stats=None, stats_scale=1.0):
         camera = image.camera
         if self.cfg.near_plane > camera.near:
             camera = dataclasses.replace(camera, near=self.cfg.near_plane)
         out = render_gaussians(self.model, camera, time=time, sh_degree=sh_degree,
-                               min_temporal_weight=self.cfg.min_temporal_weight, ops=self.cfg.ops)
+                               min_temporal_weight=self.cfg.min_temporal_weight, ops=self.cfg.ops, stats=stats,
+                               stats_scale=stats_scale)
         return out, out.rgb + (1.0 - out.alpha[..., None]) * self.bg
 
     def step(self, step: int, timer) -> dict:
@@ -100,7 +94,11 @@ class _Trainer:
         collect = self.dcfg is not None and step + 1 < self.dcfg.stop
         with timer("render"):
             picks = torch.randint(len(self.train), (n_views,), generator=self.views).tolist()
-            renders = [self._render(self.train[i], cfg.sh_degree_at(step)) for i in picks]
+            # The backward adds the densification statistics (each view's gradients scaled back up by n_views:
+            # the loss averages the views, and the thresholds assume one view per loss, as INRIA).
+            stats = self.stats.values if collect else None
+            renders = [self._render(self.train[i], cfg.sh_degree_at(step), stats=stats, stats_scale=n_views)
+                       for i in picks]
         with timer("loss"):
             loss = sum(l1_ssim_loss(rgb, self.train[i].rgb, ssim_weight=cfg.ssim_weight)
                        for i, (_, rgb) in zip(picks, renders)) / n_views
@@ -112,13 +110,12 @@ class _Trainer:
             if not torch.isfinite(loss):
                 return {"loss": loss.detach()}  # the loop stops; nothing has changed
         with timer("backward"):
-            if collect:
-                for out, _ in renders:
-                    retain_grad_means2d(out.means2d)
             loss.backward()
         with timer("densify"):
-            if collect:
-                self._accumulate([out for out, _ in renders], n_views)
+            if collect and self.cfg.method == "gs4d" and self.model.means4.grad is not None:
+                grad_t = self.model.means4.grad[:, 3]  # shared by the views (not separable per view)
+                for out, _ in renders:
+                    add_grad_times(self.stats, grad_t, out.radii)
         with timer("optimizer"):
             step_schedules(self.opt, step)
             self.opt.step()
@@ -129,19 +126,6 @@ class _Trainer:
         with torch.no_grad():
             train_psnr = psnr(renders[0][1], self.train[picks[0]].rgb)
         return {"loss": loss.detach(), "psnr": train_psnr, "count": self.model.num_gaussians}
-
-    def _accumulate(self, outs, n_views: int) -> None:
-        """Per-view densification statistics. The loss averages n_views renders, so each view's gradients are
-        scaled back up by n_views: the thresholds assume one view per loss (INRIA)."""
-        grad_t = None
-        if self.cfg.method == "gs4d" and self.model.means4.grad is not None:
-            grad_t = self.model.means4.grad[:, 3]  # shared by the views (not separable per view)
-        for out in outs:
-            grad = read_grad_means2d(out.means2d)
-            if grad is None:
-                continue
-            cam = out.rgb.shape
-            self.stats = accumulate(self.stats, grad * n_views, out.radii, cam[1], cam[0], grad_times=grad_t)
 
     def _densify(self, done: int) -> None:
         model, plan = densify(self.model, self.stats, self.dcfg, done, self.extent, generator=self.split_rng)
@@ -174,7 +158,8 @@ class _Trainer:
         self.model = dataclasses.replace(self.model, **params)
         self.opt = make_adam(self.model.parameter_dict(), _lrs(self.cfg, self.model, self.extent))
         self.opt.load_state_dict(state["optim"])
-        self.stats = type(self.stats)(**{k: v.to(device) for k, v in state["stats"].items()})
+        stats = {k: v.to(device) for k, v in state["stats"].items()}
+        self.stats = DensifyState(**stats) if "values" in stats else DensifyState.of(**stats)  # older checkpoints
         if self.consistency is not None and "consistency" in state:  # the neighbours in use, not fresh ones
             self.consistency.neighbours = state["consistency"]["neighbours"].to(device)
             self.consistency.refreshed_at = int(state["consistency"]["refreshed_at"])

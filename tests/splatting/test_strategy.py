@@ -51,7 +51,7 @@ def _state(grad2d, *, grad_t=None, count=None, radii=None):
     def fill(v, default):
         return torch.full((n,), float(default)) if v is None else torch.as_tensor(v, dtype=torch.float32)
 
-    return DensifyState(grad2d=grad2d, grad_t=fill(grad_t, 0), count=fill(count, 1), max_radii=fill(radii, 5))
+    return DensifyState.of(grad2d=grad2d, grad_t=fill(grad_t, 0), count=fill(count, 1), max_radii=fill(radii, 5))
 
 
 def _gen(seed=0):

@@ -100,6 +100,18 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
         rects[n] = rect_of(vec2(row[0], row[1]), r, TILE, tiles_x, tiles_y)
 
     @ti.func
+    def add_stats(n, g, radius, width: dt, height: dt, stats_scale: dt, stats: ti.template()):
+        """Densification statistics of row n (ngfx.splatting.strategy, step 1) when stats_scale > 0 and both
+        integer radii are positive: += |d loss / d mean2d| in NDC units times stats_scale, += 1 view, running
+        max of the screen radius. stats [4, N]: grad2d, grad_t (untouched here), count, max_radii."""
+        r = ti.cast(radius, ti.i32)
+        if stats_scale > 0 and r.x > 0 and r.y > 0:
+            ndc = vec2(g[0] * width, g[1] * height) * (0.5 * stats_scale)
+            stats[0, n] += ndc.norm()
+            stats[2, n] += 1.0
+            stats[3, n] = ti.max(stats[3, n], ti.cast(ti.max(r.x, r.y), dt))
+
+    @ti.func
     def sigmoid(x):
         return 1.0 / (1.0 + ti.exp(-x))
 
@@ -126,9 +138,11 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
               R_cw: ti.types.matrix(3, 3, dt), t_cw: vec3, cam: vec3,
               fx: dt, fy: dt, cx: dt, cy: dt, width: dt, height: dt, near: dt, far: dt, radius_sigmas: dt,
               antialiased: ti.i32, nb: ti.i32, n_rest: ti.i32,  # n_rest: real rows of sh_rest (0: dummy)
+              stats_scale: dt,  # > 0: add the densification statistics to stats (add_stats); 0: leave them
               grad_rows: arr(vrow, ndim=1),  # [N, ROW] cotangent
               grad_means: arr(vec3, ndim=1), grad_log_scales: arr(vec3, ndim=1), grad_quats: arr(vec4, ndim=1),
-              grad_logits: arr(dt, ndim=1), grad_dc: arr(dt, ndim=3), grad_rest: arr(dt, ndim=3)):  # out
+              grad_logits: arr(dt, ndim=1), grad_dc: arr(dt, ndim=3), grad_rest: arr(dt, ndim=3),  # out
+              stats: arr(dt, ndim=2)):  # [4, N] in/out (a [4, 1] dummy when stats_scale is 0)
         for n in range(means.shape[0]):
             mean, ls, q, o = means[n], log_scales[n], quats[n], sigmoid(opacity_logits[n])
             cov6 = p.cov3_from_scale_quat(ls, q)
@@ -146,6 +160,7 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
                 zero_sh_grads(n, n_rest, grad_dc, grad_rest)
             grad_means[n], grad_log_scales[n], grad_quats[n] = g_mean, g_ls, g_q
             grad_logits[n] = g_o * o * (1.0 - o)
+            add_stats(n, g, radius, width, height, stats_scale, stats)
 
     @ti.func
     def unpack4(means4: ti.template(), log_scales4: ti.template(), rotations: ti.template(), n):
@@ -176,16 +191,17 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
               R_cw: ti.types.matrix(3, 3, dt), t_cw: vec3, cam: vec3,
               fx: dt, fy: dt, cx: dt, cy: dt, width: dt, height: dt, near: dt, far: dt, radius_sigmas: dt,
               antialiased: ti.i32, nb: ti.i32, n_rest: ti.i32, time: dt, is_rotor: ti.i32, min_weight: dt,
-              grad_rows: arr(vrow, ndim=1),
+              stats_scale: dt, grad_rows: arr(vrow, ndim=1),
               grad_means4: arr(vec4, ndim=1), grad_log_scales4: arr(vec4, ndim=1), grad_rotations: arr(vec8, ndim=1),
-              grad_logits: arr(dt, ndim=1), grad_dc: arr(dt, ndim=3), grad_rest: arr(dt, ndim=3)):  # out
+              grad_logits: arr(dt, ndim=1), grad_dc: arr(dt, ndim=3), grad_rest: arr(dt, ndim=3),  # out
+              stats: arr(dt, ndim=2)):  # as bwd3d
         for n in range(means4.shape[0]):
             m4, ls4, r8 = unpack4(means4, log_scales4, rotations, n)
             o = sigmoid(opacity_logits[n])
             g = grad_rows[n]
             mean3, cov6, o_t, weight = sl.slice_at(m4, ls4, r8, o, time, is_rotor)
             g_m4, g_ls4, g_r8, g_o = vec4(0.0), vec4(0.0), vec8(0.0), ti.cast(0.0, dt)
-            visible = False
+            visible, radius = False, vec2(0.0, 0.0)
             if weight > min_weight:
                 _m, _c, _d, radius, _o = p.project_cov3(mean3, cov6, o_t, R_cw, t_cw, fx, fy, cx, cy, width, height,
                                                         near, far, radius_sigmas, antialiased)
@@ -202,5 +218,6 @@ def make_fused_kernels(dtype_name: str, generation: int) -> types.SimpleNamespac
                 zero_sh_grads(n, n_rest, grad_dc, grad_rest)
             grad_means4[n], grad_log_scales4[n], grad_rotations[n] = g_m4, g_ls4, g_r8
             grad_logits[n] = g_o * o * (1.0 - o)
+            add_stats(n, g, radius, width, height, stats_scale, stats)
 
     return types.SimpleNamespace(fwd3d=fast(fwd3d), bwd3d=fast(bwd3d), fwd4d=fast(fwd4d), bwd4d=fast(bwd4d))
