@@ -16,7 +16,7 @@ from ngfx.splatting.render import render_gaussians
 from ngfx.splatting.synthetic import orbiting_gaussians, shell_gaussians
 
 W, H = 40, 32
-HOT_KERNELS = {"fwd3d", "bwd3d", "fwd4d", "bwd4d", "write_keys", "count_tiles", "project_fwd", "project_bwd",
+HOT_KERNELS = {"fwd3d", "bwd3d", "fwd4d", "bwd4d", "write_tile_keys", "count_tiles", "project_fwd", "project_bwd",
                "fwd", "bwd", "fwd_4d", "bwd_4d", "slice_fwd", "slice_bwd", "rasterize_fwd", "rasterize_bwd",
                "setup", "raster", "resolve"}
 

@@ -49,7 +49,8 @@ def test_forward_matches_reference(arch, seed):
     assert (counts > 0).all(), f"seed {seed}: every tile should be hit by this scene"
 
 
-@pytest.mark.parametrize("size", [(100, 70, 16), (16, 16, 16), (33, 17, 8)])
+# the last two: 32,767 tiles (the most with int16 tile keys) and 33,800 (int32 keys)
+@pytest.mark.parametrize("size", [(100, 70, 16), (16, 16, 16), (33, 17, 8), (151, 217, 1), (1040, 520, 4)])
 def test_float64_and_other_grids(cpu_arch, size):
     width, height, tile_size = size
     means2d, radii, depths = random_splats(7, 200, torch.float64)

@@ -4,10 +4,11 @@ Two parallel passes around torch calls (cumsum; sort; searchsorted for the per-t
 with few tensor arguments:
 1. `count_tiles`: per Gaussian, its tile rectangle and tile count, packed in one [N, 5] int32 row
    (x0, y0, x1, y1, count) so the rectangle is computed once and the key pass reads one tensor.
-2. `write_keys`: per Gaussian, one key per covered tile, key = tile_id << 32 | float32 bits of depth
-   (masked to 32 bits, never sign-extended), written row-major over the rectangle from the Gaussian's
-   offset; the value is the Gaussian id. Offsets follow id order, so a stable sort keeps equal keys
-   (same tile, same depth) in id order.
+2. `write_tile_keys`: the Gaussians come in depth order (a stable sort of N 32-bit depth keys in op.py),
+   and each writes one key per covered tile, key = tile_id (int16 when the grid has fewer than 2^15 tiles,
+   else int32), row-major over its rectangle from its offset in that order; the value is the Gaussian id.
+   One stable sort of the tile ids (16 or 32 bits, where one tile_id << 32 | depth key needs 64) then leaves
+   each tile's run in depth order, equal depths in id order.
 No atomics anywhere (lavapipe drops atomics inside serial inner loops, see the trimesh kernels).
 """
 
@@ -16,7 +17,7 @@ import functools
 from ngfx.kernels import runtime
 from ngfx.kernels.launch import fast
 
-__all__ = ["COORD_LIMIT", "make_tile_funcs", "make_tiles_kernels"]
+__all__ = ["COORD_LIMIT", "make_tile_funcs", "make_tile_key_kernel", "make_tiles_kernels"]
 
 # Means are clamped to +-COORD_LIMIT pixels before the integer rectangle maths, so it runs in int64
 # without overflow for any finite input; an image is far smaller, so the clamp never changes a rectangle.
@@ -57,7 +58,7 @@ def make_tile_funcs(dtype_name: str):
 
 @functools.cache
 def make_tiles_kernels(dtype_name: str, generation: int):
-    """(count_tiles, write_keys) for float32 or float64 ('f32' / 'f64') means and depths."""
+    """`count_tiles` for float32 or float64 ('f32' / 'f64') means."""
     del generation
     ti = runtime.taichi()
     dt = getattr(ti, dtype_name)
@@ -73,21 +74,31 @@ def make_tiles_kernels(dtype_name: str, generation: int):
         for i in range(means2d.shape[0]):
             rects[i] = rect_of(means2d[i], radii[i], tile_size, tiles_x, tiles_y)
 
+    return fast(count_tiles)
+
+
+@functools.cache
+def make_tile_key_kernel(key_dtype_name: str, generation: int):
+    """`write_tile_keys` (module docstring) writing 'i16' or 'i32' tile ids."""
+    del generation
+    ti = runtime.taichi()
+    kt = getattr(ti, key_dtype_name)
+    ivec5 = ti.types.vector(5, ti.i32)
+
     @ti.kernel
-    def write_keys(rects: ti.types.ndarray(ivec5, ndim=1),  # [N] from count_tiles
-                   ends: ti.types.ndarray(ti.i64, ndim=1),  # [N] inclusive prefix sum of the counts
-                   depths: ti.types.ndarray(dt, ndim=1),  # [N] camera z (> 0 after projection)
-                   tiles_x: ti.i32,
-                   keys: ti.types.ndarray(ti.i64, ndim=1),  # [P] out: tile_id << 32 | depth bits
-                   ids: ti.types.ndarray(ti.i32, ndim=1)):  # [P] out: Gaussian id of each key
-        for i in range(rects.shape[0]):
-            rc = rects[i]
+    def write_tile_keys(rects: ti.types.ndarray(ivec5, ndim=1),  # [N] tile rectangles and counts
+                        order: ti.types.ndarray(ti.i64, ndim=1),  # [N] Gaussian ids, nearest first
+                        ends: ti.types.ndarray(ti.i64, ndim=1),  # [N] inclusive prefix sum of counts in that order
+                        tiles_x: ti.i32,
+                        keys: ti.types.ndarray(kt, ndim=1),  # [P] out: tile id
+                        ids: ti.types.ndarray(ti.i32, ndim=1)):  # [P] out: Gaussian id of each key
+        for i in range(order.shape[0]):
+            g = ti.cast(order[i], ti.i32)
+            rc = rects[g]
             start = ends[i] - rc[4]
             width = rc[2] - rc[0]
-            depth_bits = ti.cast(ti.bit_cast(ti.cast(depths[i], ti.f32), ti.i32), ti.i64) & ti.i64(0xFFFFFFFF)
             for t in range(rc[4]):
-                tile = (rc[1] + t // width) * tiles_x + rc[0] + t % width
-                keys[start + t] = (ti.cast(tile, ti.i64) << 32) | depth_bits
-                ids[start + t] = i
+                keys[start + t] = ti.cast((rc[1] + t // width) * tiles_x + rc[0] + t % width, kt)
+                ids[start + t] = g
 
-    return fast(count_tiles), fast(write_keys)
+    return fast(write_tile_keys)

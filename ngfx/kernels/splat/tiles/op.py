@@ -10,7 +10,9 @@ import dataclasses
 import torch
 
 from ngfx.kernels import runtime
-from ngfx.kernels.splat.tiles.kernels import make_tiles_kernels
+from ngfx.kernels.splat.tiles.kernels import make_tile_key_kernel, make_tiles_kernels
+
+_SIGN_BIT = -(2**31)  # int32 with only the sign bit set
 
 __all__ = ["TileMap", "map_to_tiles", "tile_grid"]
 
@@ -67,7 +69,7 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
     runtime.ensure_init()
     tiles_x, tiles_y = _check(means2d, radii, depths, width, height, tile_size)
     dev = means2d.device
-    count_tiles, write_keys = make_tiles_kernels(
+    count_tiles = make_tiles_kernels(
         "f32" if means2d.dtype == torch.float32 else "f64", runtime.generation())
     n = means2d.shape[0]
     ranges = torch.zeros((tiles_x * tiles_y, 2), dtype=torch.int32, device=dev)
@@ -80,18 +82,26 @@ def map_to_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tenso
             count_tiles(means2d.detach().contiguous(), radii.to(torch.int32).contiguous(), tile_size, tiles_x,
                         tiles_y, rects)
         assert rects.shape == (n, 5) and rects.dtype == torch.int32, (rects.shape, rects.dtype)
-        ends = torch.cumsum(rects[:, 4], 0, dtype=torch.int64)
+        # Nearest first: a stable sort of the float32 depth bits with the sign bit flipped, which orders like
+        # their unsigned value (positive depths like the depths; negative ones after them, never produced).
+        depth_keys = depths.detach().to(torch.float32).view(torch.int32) ^ _SIGN_BIT
+        by_depth = torch.sort(depth_keys, stable=True)[1]
+        ends = torch.cumsum(rects[:, 4][by_depth], 0, dtype=torch.int64)
         total = int(ends[-1])  # the one host read: the size of the key buffer
     assert total < 2**31, total  # point_ids and tile_ranges are int32
     if not total:
         return TileMap(point_ids=torch.empty((0,), dtype=torch.int32, device=dev), tile_ranges=ranges,
                        tiles_x=tiles_x, tiles_y=tiles_y, n_intersections=0)
-    keys = torch.empty((total,), dtype=torch.int64, device=dev)
+    # int16 needs 16-bit storage in shaders: kept to the LLVM backends (cpu, cuda)
+    small = tiles_x * tiles_y < 2**15 and runtime.arch() in ("cpu", "cuda")
+    key_dtype = torch.int16 if small else torch.int32
+    keys = torch.empty((total,), dtype=key_dtype, device=dev)
     ids = torch.empty((total,), dtype=torch.int32, device=dev)
-    write_keys(rects, ends, depths.detach().contiguous(), tiles_x, keys, ids)
-    # Stable: keys written in Gaussian-id order keep that order on equal depths (deterministic ties).
-    sorted_keys, order = torch.sort(keys, stable=True)
-    sorted_tiles = sorted_keys >> 32
+    write_tile_keys = make_tile_key_kernel("i16" if key_dtype == torch.int16 else "i32", runtime.generation())
+    write_tile_keys(rects, by_depth, ends, tiles_x, keys, ids)
+    # Stable: within a tile the keys were written nearest first (equal depths in id order) and stay so. A
+    # radix sort of 16 (or 32) bits where one (tile, depth) key needs 64.
+    sorted_tiles, order = torch.sort(keys, stable=True)
     # Per-tile [start, end) by binary search of the sorted tile ids: a few asynchronous torch ops, cheaper than
     # a Taichi launch, which waits for the device on CUDA. Empty tiles read (0, 0).
     edges = torch.searchsorted(sorted_tiles, torch.arange(tiles_x * tiles_y + 1, device=dev,
