@@ -1,7 +1,7 @@
 """Training checkpoints: tensors, optimizer state_dicts, numbers, strings and RNG states in one file.
 
 Files are written with `torch.save` through `ngfx.atomic.write_atomic`, so a crash or Ctrl-C mid-write leaves
-the previous file whole, and read with `torch.load(weights_only=True)`: the unpickler accepts only tensors and
+the previous file whole (`CheckpointWriter` does it on a background thread from a CPU snapshot), and read with `torch.load(weights_only=True)`: the unpickler accepts only tensors and
 plain containers, so a file cannot run code when loaded (a crafted pickle is refused with an InputError).
 Hence the state may hold only tensors, dicts, lists, tuples, str, int, float, bool and None: store configs as
 dicts (`ngfx.train.config.config_to_dict`), never as dataclass objects.
@@ -14,6 +14,7 @@ import io
 import pickle
 import random
 import re
+import threading
 from pathlib import Path
 
 import torch
@@ -21,7 +22,8 @@ import torch
 from ngfx.atomic import write_atomic
 from ngfx.errors import InputError
 
-__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "restore_rng_state", "rng_state", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointWriter", "load_checkpoint", "restore_rng_state", "rng_state",
+           "save_checkpoint", "snapshot"]
 
 CHECKPOINT_FORMAT = "ngfx-checkpoint-1"
 
@@ -33,6 +35,52 @@ def save_checkpoint(path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save({"format": CHECKPOINT_FORMAT, "state": state}, buffer)
     write_atomic(path, [buffer.getbuffer()], what="the checkpoint")
+
+
+def snapshot(state):
+    """A copy of `state` whose tensors are fresh CPU tensors (copied from the device, or cloned), so training
+    may go on changing the originals while the copy is written."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: snapshot(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(snapshot(v) for v in state)
+    return state
+
+
+class CheckpointWriter:
+    """Writes checkpoints on one background thread, so serialising and writing (most of a checkpoint's time)
+    overlap training; at most one write is in flight. `submit` takes a `snapshot` synchronously, then returns;
+    `wait` blocks until the last write is on disk and re-raises its error, if any (also raised by the next
+    `submit`). Files are still written atomically: a crash mid-write leaves the previous checkpoint whole."""
+
+    def __init__(self):
+        self._thread, self._error = None, None
+
+    def submit(self, path, state: dict, then=None) -> None:
+        """Write `state` to `path` in the background; `then()` runs on the thread after a successful write."""
+        self.wait()
+        copy = snapshot(state)
+
+        def work():
+            try:
+                save_checkpoint(path, copy)
+                if then is not None:
+                    then()
+            except BaseException as e:  # noqa: BLE001 - handed to the training thread by wait()
+                self._error = e
+
+        self._thread = threading.Thread(target=work, name="ngfx-checkpoint", daemon=False)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def load_checkpoint(path, *, map_location="cpu") -> dict:

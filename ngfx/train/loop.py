@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from ngfx.errors import InputError
-from ngfx.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from ngfx.train.checkpoint import CheckpointWriter, load_checkpoint, restore_rng_state, rng_state
 from ngfx.train.config import config_to_dict, save_config
 from ngfx.train.progress import DurationEstimate, JsonlLog, Progress, StageTimer
 
@@ -150,13 +150,17 @@ class TrainLoop:
         self.sync, self.use_tqdm, self.slow_hint = sync, use_tqdm, slow_hint
 
     def _save(self, run: "_Run") -> Path:
+        """Snapshot the state now and write it in the background (`CheckpointWriter`; run() waits for it)."""
         step, path = run.step, checkpoint_path(self.run_dir, run.step)
-        with run.timer("checkpoint"):
-            config = config_to_dict(self.config) if self.config is not None else None
-            save_checkpoint(path, {"step": step, "state": self.get_state(), "rng": rng_state(self.generators),
-                                   "config": config})
+
+        def prune():
             for _, old in _checkpoints(self.run_dir)[:-self.cfg.keep_checkpoints]:
                 old.unlink(missing_ok=True)
+
+        with run.timer("checkpoint"):
+            config = config_to_dict(self.config) if self.config is not None else None
+            run.writer.submit(path, {"step": step, "state": self.get_state(), "rng": rng_state(self.generators),
+                                     "config": config}, then=prune)
         run.checkpoint, run.saved_step = path, step
         return path
 
@@ -201,7 +205,11 @@ class TrainLoop:
                 raise
             except KeyboardInterrupt:
                 status, message = "interrupted", ""
-            message = self._finish(run, status, log, progress) or message
+            try:
+                message = self._finish(run, status, log, progress) or message
+            finally:
+                with run.timer("checkpoint"):
+                    run.writer.wait()  # every checkpoint is on disk before run() returns (or raises)
             log.write({"event": status, "step": run.step, "seconds": run.timer.seconds})
         self.stream.write(f"{message}\n{run.timer.summary()}\n")
         return TrainResult(status, run.step, run.checkpoint, message, dict(run.timer.seconds), run.evals)
@@ -284,6 +292,7 @@ class _Run:
     started: float = dataclasses.field(default_factory=lambda: time.perf_counter())
     log_time: float = dataclasses.field(default_factory=lambda: time.perf_counter())
     evals: list = dataclasses.field(default_factory=list)
+    writer: CheckpointWriter = dataclasses.field(default_factory=CheckpointWriter)
 
     def train_seconds(self) -> float:
         """Wall seconds of this process's run() so far, less evaluation and checkpoint writing."""

@@ -91,3 +91,39 @@ def test_rng_states_round_trip_through_a_file(tmp_path):
     assert got[:2] == expected[:2] and torch.equal(got[2], expected[2]) and torch.equal(got[3], expected[3])
     with pytest.raises(InputError, match="'other'"):
         restore_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"], {"other": g})
+
+
+def test_background_writer_saves_the_state_as_it_was_submitted(tmp_path):
+    from ngfx.train.checkpoint import CheckpointWriter, snapshot
+
+    state = {"t": torch.ones(2), "nested": [(torch.zeros(1), "x")]}
+    copy = snapshot(state)
+    assert copy["t"].data_ptr() != state["t"].data_ptr() and copy["nested"][0][1] == "x"
+    assert copy["nested"][0][0].data_ptr() != state["nested"][0][0].data_ptr()
+
+    weights = torch.arange(6.0)
+    moments = {"exp_avg": torch.ones(3), "step": 4}
+    writer = CheckpointWriter()
+    pruned = []
+    writer.submit(tmp_path / "a.pt", {"w": weights, "opt": [moments]}, then=lambda: pruned.append(1))
+    weights.add_(100.0)  # training goes on while the file is written
+    moments["exp_avg"].mul_(0.0)
+    writer.submit(tmp_path / "b.pt", {"w": weights})  # waits for the first
+    writer.wait()
+    a, b = load_checkpoint(tmp_path / "a.pt"), load_checkpoint(tmp_path / "b.pt")
+    assert torch.equal(a["w"], torch.arange(6.0)) and torch.equal(a["opt"][0]["exp_avg"], torch.ones(3))
+    assert a["opt"][0]["step"] == 4 and torch.equal(b["w"], torch.arange(6.0) + 100) and pruned == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]  # no temporary files left
+
+
+def test_background_writer_errors_reach_the_caller(tmp_path):
+    from ngfx.train.checkpoint import CheckpointWriter
+
+    writer = CheckpointWriter()
+    writer.submit(tmp_path / "missing" / "a.pt", {"w": torch.zeros(2)})
+    with pytest.raises(InputError, match="cannot write in this folder"):
+        writer.wait()
+    writer.wait()  # reported once
+    writer.submit(tmp_path / "missing" / "b.pt", {"w": torch.zeros(2)})
+    with pytest.raises(InputError):
+        writer.submit(tmp_path / "c.pt", {"w": torch.zeros(2)})  # the earlier failure, before the next write
