@@ -100,7 +100,7 @@ class _Trainer:
             renders = [self._render(self.train[i], cfg.sh_degree_at(step), stats=stats, stats_scale=n_views)
                        for i in picks]
         with timer("loss"):
-            loss = sum(l1_ssim_loss(rgb, self.train[i].rgb, ssim_weight=cfg.ssim_weight)
+            loss = sum(l1_ssim_loss(rgb, self.train[i].rgb, ssim_weight=cfg.ssim_weight, ops=cfg.ops)
                        for i, (_, rgb) in zip(picks, renders)) / n_views
             if cfg.entropy_weight > 0:
                 visible = torch.stack([(out.radii > 0).all(-1) for out, _ in renders]).any(0)
