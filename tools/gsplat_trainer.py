@@ -58,7 +58,7 @@ def _gsplat_run(capture, cfg, train, marks, stop, sync):
         rgb, alpha, info = gsplat.rasterization(
             params["means"], params["quats"], torch.exp(params["scales"]), torch.sigmoid(params["opacities"]),
             torch.cat([params["sh0"], params["shN"]], 1), viewmats[i], Ks[i], cam.width, cam.height,
-            sh_degree=cfg.sh_degree_at(step), near_plane=max(cfg.near_plane, cam.near))
+            sh_degree=cfg.sh_degree_at(step), near_plane=max(cfg.near_plane, cam.near), packed=False)
         image = rgb[0] + (1.0 - alpha[0]) * bg
         loss = l1_ssim_loss(image, targets[i], ssim_weight=cfg.ssim_weight)
         strategy.step_pre_backward(params, opts, state, step, info)

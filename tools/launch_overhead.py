@@ -28,6 +28,24 @@ def per_call_us(fn, sync, n=300):
     return (time.perf_counter() - t0) / n * 1e6
 
 
+def queued_work_us(launch, tensor, sync) -> dict:
+    """Does a launch return while earlier GPU work is still queued, or wait for it? Host time of one lean launch
+    issued right behind about 20 ms of queued matmuls, against the same launch on an idle GPU."""
+    a = torch.randn(4096, 4096, device=tensor.device)
+    out = {}
+    for label, queue in (("idle GPU", 0), ("behind queued work", 1)):
+        sync()
+        for _ in range(20 * queue):
+            a @ a  # noqa: B018 - queued work
+        start = time.perf_counter()
+        launch(tensor)
+        host = (time.perf_counter() - start) * 1e6
+        sync()
+        out[f"lean launch host time, {label}"] = host
+        print(f"{'lean launch, ' + label:>30}: {host:8.1f} us host time")
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--arch", default=None)
@@ -72,6 +90,8 @@ def main():
         print(f"{label:>30}: {results[label]:8.1f} us/launch (throughput, one sync at the end)")
     results["taichi: 1 tensor, synced each"] = per_call_us(lambda: (one(ts[0]), sync()), lambda: None)
     print(f"{'taichi: 1 tensor, synced each':>30}: {results['taichi: 1 tensor, synced each']:8.1f} us")
+    if dev.type == "cuda":
+        results.update(queued_work_us(lean_one, ts[0], sync))
     if args.json:
         card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
         with open(args.json, "w") as f:

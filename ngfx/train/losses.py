@@ -56,7 +56,7 @@ def _fused_applies(pred: torch.Tensor, target: torch.Tensor) -> bool:
     arch = runtime.arch()
     return (arch in ("cpu", "cuda", "vulkan") and pred.ndim == 3 and pred.shape == target.shape
             and not target.requires_grad and pred.dtype in (torch.float32, torch.float64)
-            and target.dtype == pred.dtype and pred.device == runtime.device())
+            and target.dtype == pred.dtype and pred.device.type == runtime.device().type)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
