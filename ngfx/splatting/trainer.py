@@ -123,9 +123,11 @@ class _Trainer:
         with timer("densify"):
             if self.dcfg is not None:
                 self._densify(step + 1)
-        with torch.no_grad():
-            train_psnr = psnr(renders[0][1], self.train[picks[0]].rgb)
-        return {"loss": loss.detach(), "psnr": train_psnr, "count": self.model.num_gaussians}
+        metrics = {"loss": loss.detach(), "count": self.model.num_gaussians}
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:  # the loop shows and logs it only then
+            with torch.no_grad():
+                metrics["psnr"] = psnr(renders[0][1], self.train[picks[0]].rgb)
+        return metrics
 
     def _densify(self, done: int) -> None:
         model, plan = densify(self.model, self.stats, self.dcfg, done, self.extent, generator=self.split_rng)
