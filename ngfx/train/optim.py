@@ -26,6 +26,7 @@ import torch
 __all__ = [
     "Constant",
     "ExponentialDecay",
+    "LeanAdam",
     "Schedule",
     "constant",
     "exponential_decay",
@@ -131,10 +132,48 @@ def make_adam(named_params: dict[str, torch.Tensor], lrs: "dict[str, float | Sch
             raise ValueError(f"parameter {name!r} must be a leaf tensor with requires_grad=True")
         schedule = _schedule_dict(lrs[name])
         groups.append({"params": [tensor], "name": name, "schedule": schedule, "lr": _lr_at(schedule, 0)})
-    # On CUDA, torch's fused Adam: one kernel per group, where the default multi-tensor path launches about
-    # ten per group (issue 9). Elsewhere the default path.
+    # On CUDA, torch's fused Adam kernel, one launch per group, called without the Optimizer.step machinery
+    # (`LeanAdam`); elsewhere torch's default path.
     fused = all(g["params"][0].is_cuda and g["params"][0].is_floating_point() for g in groups) and bool(groups)
-    return torch.optim.Adam(groups, lr=0.0, eps=eps, fused=fused or None)
+    return (LeanAdam if fused else torch.optim.Adam)(groups, lr=0.0, eps=eps, fused=fused or None)
+
+
+class LeanAdam(torch.optim.Adam):
+    """torch's fused Adam (fused=True), stepped group by group with `torch._fused_adam_` directly: one launch
+    per group plus one for every step count, where `Adam.step` spends ~0.4 ms of host time on six groups
+    (hooks, per-group state gathering, profiler ranges) before the same launches (issue 9). Same state
+    layout and state_dict as Adam(fused=True), hence the same checkpoints; bit-identical updates (tested)."""
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        bad = [k for k in ("amsgrad", "maximize", "weight_decay", "differentiable", "capturable")
+               if self.defaults.get(k)]
+        if not self.defaults.get("fused") or bad:
+            raise ValueError(f"LeanAdam needs fused=True and none of {bad}")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        assert closure is None, "LeanAdam takes no closure"
+        live = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:  # as Adam(fused=True) initialises it
+                    state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                live.append((group, p, state))
+        if not live:
+            return None
+        torch._foreach_add_([state["step"] for _, _, state in live], 1)
+        for group, p, state in live:
+            beta1, beta2 = group["betas"]
+            torch._fused_adam_([p], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
+                               lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
+                               amsgrad=False, maximize=False, grad_scale=None, found_inf=None)
+        return None
 
 
 def step_schedules(optimizer: torch.optim.Optimizer, step: int) -> dict[str, float]:

@@ -140,3 +140,38 @@ def test_surgery_before_any_step_and_on_1d_and_3d_tensors():
         replace_param(opt, "sh", torch.zeros(5, 3, 3), keep=torch.tensor([0]))
     assert get_param(opt, "sh") is sh, "a failed call changed the optimizer"
     assert opt.state[sh]["exp_avg"].shape == (2, 3, 3)
+
+
+def test_lean_adam_steps_bit_identically_to_fused_adam():
+    from ngfx.train.optim import LeanAdam
+
+    g = torch.Generator().manual_seed(0)
+    ours = [torch.randn(7, 3, generator=g).requires_grad_(), torch.randn(5, generator=g).requires_grad_()]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+
+    def make(cls, params):
+        return cls([{"params": [params[0]], "lr": 0.01, "name": "a"}, {"params": [params[1]], "lr": 0.3, "name": "b"}],
+                   lr=0.0, eps=1e-15, fused=True)
+
+    lean, fused = make(LeanAdam, ours), make(torch.optim.Adam, theirs)
+    for step in range(6):
+        for p, q in zip(ours, theirs):
+            grad = torch.randn(p.shape, generator=g)
+            p.grad, q.grad = grad.clone(), grad.clone()
+        if step == 2:  # a tensor without a gradient is skipped, its step count too
+            ours[1].grad = theirs[1].grad = None
+        if step == 4:  # densification surgery keeps working on the same state layout
+            for opt, params in ((lean, ours), (fused, theirs)):
+                params[0] = extend_param(opt, "a", torch.ones(2, 3))
+                params[0].grad = torch.full((9, 3), 0.5)
+        lean.step()
+        fused.step()
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs)) and float((ours[0] - 1).abs().max()) > 0
+    a, b = lean.state_dict(), fused.state_dict()
+    assert a["state"][1]["step"] == b["state"][1]["step"] == 5
+    assert all(torch.equal(a["state"][i][k], b["state"][i][k]) for i in (0, 1) for k in ("exp_avg", "exp_avg_sq"))
+    again = make(LeanAdam, [p.detach().clone().requires_grad_() for p in ours])
+    again.load_state_dict(b)  # checkpoints of either load into the other
+    assert torch.equal(again.state_dict()["state"][0]["exp_avg"], b["state"][0]["exp_avg"])
+    with pytest.raises(ValueError, match="fused=True"):
+        LeanAdam([torch.zeros(2, requires_grad=True)], lr=0.1)
