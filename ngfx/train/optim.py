@@ -166,14 +166,13 @@ class LeanAdam(torch.optim.Adam):
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 live.append((group, p, state))
         if not live:
-            return None
+            return
         torch._foreach_add_([state["step"] for _, _, state in live], 1)
         for group, p, state in live:
             beta1, beta2 = group["betas"]
             torch._fused_adam_([p], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
                                lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
                                amsgrad=False, maximize=False, grad_scale=None, found_inf=None)
-        return None
 
 
 def step_schedules(optimizer: torch.optim.Optimizer, step: int) -> dict[str, float]:
