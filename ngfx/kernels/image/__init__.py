@@ -1,5 +1,5 @@
-"""Image kernels for photometric training: the per-pixel 3DGS loss map (1 - w) |x - y| + w (1 - SSIM) in one
-Taichi launch each way, with its torch reference."""
+"""Image kernels for photometric training: the per-pixel 3DGS loss map (1 - w) |x - y| + w (1 - SSIM) in two
+Taichi launches each way, with its torch reference."""
 
 from ngfx.kernels.image.op import l1_ssim_map
 

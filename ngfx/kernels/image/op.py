@@ -1,6 +1,6 @@
-"""Public `l1_ssim_map`: the per-element 3DGS loss map in one Taichi launch each way (kernels.py), where the
-torch reference (reference.py) takes about forty ops forward and as many backward: the training step's loss
-on the launch budget of issue 9. Its mean is `ngfx.train.losses.l1_ssim_loss`.
+"""Public `l1_ssim_map`: the per-element 3DGS loss map in two Taichi launches each way (kernels.py), where
+the torch reference (reference.py) takes about forty ops forward and as many backward: the training step's
+loss on the launch budget of issue 9. Its mean is `ngfx.train.losses.l1_ssim_loss`.
 """
 
 import torch
@@ -20,12 +20,13 @@ def _kernels(dtype: torch.dtype):
 class _L1Ssim(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pred, target, ssim_weight, c1, c2):
-        fwd, _ = _kernels(pred.dtype)
+        k = _kernels(pred.dtype)
         x, y = pred.detach(), target.detach()
-        terms = torch.empty_like(x)
+        rows, terms = x.new_empty((*x.shape, 5)), torch.empty_like(x)
         want = pred.requires_grad
         partials = x.new_empty((*x.shape, 3) if want else (1, 1, 1, 3))
-        fwd(x, y, ssim_weight, c1, c2, int(want), terms, partials)
+        k.fwd_rows(x, y, rows)
+        k.fwd_cols(x, y, rows, ssim_weight, c1, c2, int(want), terms, partials)
         ctx.save_for_backward(x, y, partials)
         ctx.ssim_weight = ssim_weight
         return terms
@@ -34,9 +35,11 @@ class _L1Ssim(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_terms):
         x, y, partials = ctx.saved_tensors
-        _, bwd = _kernels(x.dtype)
-        grad = torch.empty_like(x)
-        bwd(x, y, partials, grad_terms.contiguous(), ctx.ssim_weight, grad)
+        k = _kernels(x.dtype)
+        grad_terms = grad_terms.contiguous()
+        rows, grad = torch.empty_like(partials), torch.empty_like(x)
+        k.bwd_rows(partials, grad_terms, rows)
+        k.bwd_cols(x, y, rows, grad_terms, ctx.ssim_weight, grad)
         return grad, None, None, None, None
 
 
