@@ -3,11 +3,11 @@
 SSIM follows Wang et al. 2004 as INRIA 3DGS computes it (`utils/loss_utils.py`, REFERENCE 2.7): an 11x11
 Gaussian window with sigma 1.5, zero padding of half a window (so border pixels see fewer samples),
 per-channel statistics, C1 = (0.01 L)^2 and C2 = (0.03 L)^2 for a data range L = 1, and the mean of the SSIM
-map. The window is applied as two 1-D convolutions (rows, then columns), which equals INRIA's 2-D convolution
-up to rounding.
+map. The torch code is `ngfx.kernels.image.reference` (two 1-D convolutions, equal to INRIA's 2-D one up to
+rounding); on CUDA `l1_ssim_loss` takes the fused Taichi map instead (`ngfx.kernels.image`).
 
 Images are [H, W, C] (channels last, as ngfx renders) or [B, C, H, W]; values in [0, 1]. Everything here is
-differentiable in both arguments. LPIPS is left out: it needs pretrained VGG/AlexNet weights, which cannot be
+differentiable in both arguments (the fused map is taken only when the target needs no gradient). LPIPS is left out: it needs pretrained VGG/AlexNet weights, which cannot be
 fetched offline here; evaluate it with an external tool on saved images.
 """
 
