@@ -18,7 +18,7 @@ from ngfx.splatting.synthetic import orbiting_gaussians, shell_gaussians
 W, H = 40, 32
 HOT_KERNELS = {"fwd3d", "bwd3d", "fwd4d", "bwd4d", "write_tile_keys", "count_tiles", "project_fwd", "project_bwd",
                "fwd", "bwd", "fwd_4d", "bwd_4d", "slice_fwd", "slice_bwd", "rasterize_fwd", "rasterize_bwd",
-               "setup", "raster", "resolve"}
+               "setup", "raster", "resolve", "fwd_rows", "fwd_cols", "bwd_rows", "bwd_cols"}
 
 
 def _snapshot(args):
@@ -85,8 +85,12 @@ def test_plans_match_taichi_on_every_hot_kernel(arch, replayed):
     timed = orbiting_gaussians(80)
     timed = dataclasses.replace(timed, sh_degree_t=1, sh_rest=torch.zeros(80, 2 * 4 - 1, 3))
     _render_and_backward(timed, time=0.7)
+    stats = torch.zeros(4, 80)
+    _render_and_backward(shell_gaussians(80, sh_degree=1), stats=stats)  # statistics added in the backward
+    assert stats[2].sum() > 10
     _standalone_ops()
     _meshes()
+    _loss_map()
     assert HOT_KERNELS <= set(replayed), sorted(HOT_KERNELS - set(replayed))
     # bit for bit everywhere but the rasterizer's backward (float atomics into per-Gaussian gradients)
     assert {name for name, deterministic in replayed.items() if not deterministic} <= {"rasterize_bwd"}, replayed
@@ -112,6 +116,16 @@ def _standalone_ops():
     outs = [proj.means2d, proj.conics, proj.opacities, colors, sliced.means, sliced.covars, sliced.opacities]
     loss = sum((o * torch.randn(o.shape, generator=g)).sum() for o in outs)
     loss.backward()
+
+
+def _loss_map():
+    from ngfx.kernels.image import l1_ssim_map
+
+    g = torch.Generator().manual_seed(3)
+    target = torch.rand(14, 17, 3, generator=g)
+    pred = (target + 0.1 * torch.randn(target.shape, generator=g)).requires_grad_()
+    (l1_ssim_map(pred, target) * torch.randn(target.shape, generator=g)).sum().backward()
+    assert pred.grad.abs().max() > 0
 
 
 def _meshes():
