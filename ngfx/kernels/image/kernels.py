@@ -47,6 +47,16 @@ def make_ssim_kernels(dtype_name: str, size: int, sigma: float, generation: int)
         wts = ti.Vector([dt(v) for v in ti.static(weights)])  # dt(v): a float64 constant stays float64
         return wts[k]
 
+    @ti.func
+    def column_sum(rows: ti.template(), i, j, c, h, zero: ti.template()):
+        """The window's weighted sum down column j around row i of the row pass (zero padding)."""
+        acc = zero
+        for a in range(size):
+            ii = i + a - half
+            if 0 <= ii < h:
+                acc += weight(a) * rows[ii, j, c]
+        return acc
+
     @ti.kernel
     def fwd_rows(x: arr(dt, ndim=3), y: arr(dt, ndim=3),  # [H, W, C]
                  rows: arr(vec5, ndim=3)):  # [H, W, C] out: the five moments summed along rows
@@ -67,11 +77,7 @@ def make_ssim_kernels(dtype_name: str, size: int, sigma: float, generation: int)
                  partials: arr(vec3, ndim=3)):  # [H, W, C] out (A, B, C) when want_partials, else a [1, 1, 1] dummy
         h, w, nc = x.shape[0], x.shape[1], x.shape[2]
         for i, j, c in ti.ndrange(h, w, nc):
-            m = vec5(0.0)
-            for a in range(size):
-                ii = i + a - half
-                if 0 <= ii < h:
-                    m += weight(a) * rows[ii, j, c]
+            m = column_sum(rows, i, j, c, h, vec5(0.0))
             mx, my, exx, eyy, exy = m[0], m[1], m[2], m[3], m[4]
             n1, n2 = 2 * mx * my + c1, 2 * (exy - mx * my) + c2
             d1, d2 = mx * mx + my * my + c1, (exx - mx * mx) + (eyy - my * my) + c2
@@ -100,11 +106,7 @@ def make_ssim_kernels(dtype_name: str, size: int, sigma: float, generation: int)
                  grad_x: arr(dt, ndim=3)):  # [H, W, C] out
         h, w, nc = x.shape[0], x.shape[1], x.shape[2]
         for i, j, c in ti.ndrange(h, w, nc):
-            acc = vec3(0.0)
-            for a in range(size):
-                ii = i + a - half
-                if 0 <= ii < h:
-                    acc += weight(a) * rows[ii, j, c]
+            acc = column_sum(rows, i, j, c, h, vec3(0.0))
             xv, d = x[i, j, c], x[i, j, c] - y[i, j, c]
             sign = dt(0.0)
             if d > 0:
