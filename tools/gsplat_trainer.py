@@ -23,7 +23,6 @@ def _gsplat_run(capture, cfg, train, marks, stop, sync):
     import gsplat
     from gsplat.strategy import DefaultStrategy
 
-    from ngfx.splatting.trainer_config import GaussianTrainConfig  # noqa: F401 (cfg's type)
     from ngfx.splatting.trainer_init import camera_extent, init_gaussians
     from ngfx.train.losses import l1_ssim_loss
 
