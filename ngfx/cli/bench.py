@@ -16,7 +16,8 @@ from ngfx.cli.runtime_flags import start_runtime
 
 __all__ = ["add_arguments", "main", "SUITES", "median_ms", "write_json_atomic"]
 
-SUITES = {"raster": "ngfx.cli.bench_raster", "splat": "ngfx.cli.bench_splat", "train": "ngfx.cli.bench_train"}
+SUITES = {"raster": "ngfx.cli.bench_raster", "splat": "ngfx.cli.bench_splat", "train": "ngfx.cli.bench_train",
+          "fields": "ngfx.cli.bench_fields"}
 
 
 def add_arguments(parser) -> None:
@@ -30,9 +31,9 @@ def add_arguments(parser) -> None:
     # splat suite flags here, not imported from bench_splat: that module loads torch, and parsing must not
     parser.add_argument("--cases", default=None,
                         help="splat: subset of a,b,c (default all); train: of lego,fox,panoptic,demo "
-                             "(default lego,fox,panoptic)")
+                             "(default lego,fox,panoptic); fields: of enc,mlp,gia (default all)")
     parser.add_argument("--garden", default=None, help="splat: path to test_garden.npz")
-    parser.add_argument("--scale", type=float, default=1.0, help="splat: shrink Gaussian counts (CPU runs)")
+    parser.add_argument("--scale", type=float, default=1.0, help="splat, fields: shrink the sizes (CPU runs)")
     parser.add_argument("--no-gsplat", action="store_true", help="splat: skip the gsplat baseline")
     parser.add_argument("--data", default=os.environ.get("NGFX_DATA", "../shared/data"),
                         help="train: the folder holding lego400/, fox/, panoptic-basketball/ ($NGFX_DATA)")

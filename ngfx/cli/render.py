@@ -22,9 +22,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--depth", action="store_true", help="also write depth (16-bit PNG, see depth.json)")
     parser.add_argument("--out", required=True, help="OUT.mp4, OUT.png, or a folder for numbered PNGs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--region", default=None,
+                        help="image runs: the uv rectangle u0,v0,u1,v1 to render (default 0,0,1,1, the whole image; "
+                             "u right, v down)")
 
 
 def main(args) -> int:
+    from ngfx.render.image_field import is_image_run
+
+    if is_image_run(args.scene):
+        return _render_image_run(args)
+    if args.region is not None:
+        from ngfx.errors import InputError
+
+        raise InputError("applies to image runs (ngfx train IMAGE --method image)", field="--region",
+                         fix="drop it, or render an image run")
     from ngfx.render.core import SceneRenderer
     from ngfx.render.headless import plan_frames, render_frames
 
@@ -42,4 +54,17 @@ def main(args) -> int:
                   progress=not args.no_progress, on_frame=watch.frame_done)
     print(f"wrote {args.out} ({len(plan.cameras)} frame{'s' * (len(plan.cameras) != 1)}, "
           f"{plan.cameras[0].width}x{plan.cameras[0].height})")
+    return 0
+
+
+def _render_image_run(args) -> int:
+    """One still of an image run's field at --width x --height (default: the image's size) over --region."""
+    from ngfx.render.image_field import render_image_run
+
+    check_size(args.width, args.height)
+    check_output_folder(args.out)
+    start_runtime(args)
+    width, height = render_image_run(args.scene, args.out, width=args.width, height=args.height,
+                                     region=args.region, background=parse_rgb(args.background))
+    print(f"wrote {args.out} (1 frame, {width}x{height})")
     return 0

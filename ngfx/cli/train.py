@@ -1,4 +1,5 @@
-"""`ngfx train DATA --method gs3d|gs4d`: train Gaussians on a multi-view capture, into a run folder.
+"""`ngfx train DATA --method gs3d|gs4d|image`: train Gaussians on a multi-view capture, or fit an image
+(`ngfx.cli.train_image`; the default method for a PNG, JPEG or EXR file), into a run folder.
 
 DATA is any capture `ngfx.scenes.captures.load_capture` detects (instant-ngp/nerfstudio transforms.json,
 Blender, D-NeRF, COLMAP, LLFF, Panoptic). RUN (--out, default `runs/<data name>-<method>`) receives
@@ -18,12 +19,17 @@ __all__ = ["CAPTURE_FORMATS", "add_arguments", "main"]
 
 # ngfx.scenes.captures.FORMATS, spelled out so that parsing the flags imports no torch (a test keeps them equal)
 CAPTURE_FORMATS = ("transforms", "blender", "dnerf", "colmap", "llff", "panoptic")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr")  # ngfx.scenes.image_file.IMAGE_SUFFIXES (a test keeps them equal)
+# method -> the module whose main(args) trains it; imported only when chosen
+METHODS = {"gs3d": "ngfx.cli.train", "gs4d": "ngfx.cli.train", "image": "ngfx.cli.train_image"}
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("data", metavar="DATA", help="a capture folder (transforms.json, COLMAP, LLFF, ...)")
-    parser.add_argument("--method", default=None, choices=["gs3d", "gs4d"],
-                        help="gs3d: static 3D Gaussians; gs4d: dynamic xyzt Gaussians (timed captures)")
+    parser.add_argument("data", metavar="DATA",
+                        help="a capture folder (transforms.json, COLMAP, LLFF, ...), or an image (.png .jpg .exr)")
+    parser.add_argument("--method", default=None, choices=sorted(METHODS),
+                        help="gs3d: static 3D Gaussians; gs4d: dynamic xyzt Gaussians (timed captures); image: a "
+                             "2D hash-grid field fitted to one image (the default for image files)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the method's)")
     parser.add_argument("--out", default=None, help="run folder (default runs/<DATA name>-<method>)")
     parser.add_argument("--format", default=None, choices=CAPTURE_FORMATS,
@@ -97,6 +103,18 @@ def _config(args, capture, background):
 
 
 def main(args) -> int:
+    method = args.method or ("image" if Path(args.data).suffix.lower() in IMAGE_SUFFIXES else None)
+    if METHODS.get(method, __name__) != __name__:
+        import importlib
+
+        return importlib.import_module(METHODS[method]).main(args)
+    if Path(args.data).suffix.lower() in IMAGE_SUFFIXES and Path(args.data).is_file():
+        raise InputError(f"is an image; --method {method} trains on multi-view captures", file=args.data,
+                         field="--method", fix="use --method image, or give a capture folder")
+    return _train_capture(args)
+
+
+def _train_capture(args) -> int:
     from ngfx.scenes.captures import load_capture
     from ngfx.splatting.trainer import train_gaussians
 

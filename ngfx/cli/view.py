@@ -30,14 +30,32 @@ def initial_camera(scene, width: int, height: int):
     return orbit_for_bounds(bounds[0], bounds[1], frames=1, up=scene.up, width=width, height=height)[0]
 
 
+def _view_image_run(args) -> int:
+    """Pan and deep zoom over an image run's field (`ngfx.viewer.image_app`)."""
+    from ngfx.render.image_field import ImageFieldRenderer
+    from ngfx.viewer.image_app import run_image_viewer
+
+    background = parse_rgb(args.background)
+    start_runtime(args)
+    renderer = ImageFieldRenderer(args.scene, **({} if background is None else {"background": background}))
+    window = (args.width or 1280, args.height or 720)
+    run_image_viewer(renderer.display, renderer.size, window_size=window, title=f"ngfx - {args.scene}",
+                     screenshot=args.screenshot, frames=args.frames)
+    return 0
+
+
 def main(args) -> int:
-    from ngfx.render.core import SceneRenderer
-    from ngfx.render.headless import DEFAULT_SIZE, default_size
-    from ngfx.viewer import run_viewer
+    from ngfx.render.image_field import is_image_run
 
     check_size(args.width, args.height)
     if args.screenshot is not None:
         check_output_folder(args.screenshot, field="--screenshot")
+    if is_image_run(args.scene):
+        return _view_image_run(args)
+    from ngfx.render.core import SceneRenderer
+    from ngfx.render.headless import DEFAULT_SIZE, default_size
+    from ngfx.viewer import run_viewer
+
     background = parse_rgb(args.background)
     scene = load_scene_argument(args)
     width, height = default_size(scene, args.width, args.height, within=DEFAULT_SIZE)

@@ -18,7 +18,8 @@ from ngfx.splatting.synthetic import orbiting_gaussians, shell_gaussians
 W, H = 40, 32
 HOT_KERNELS = {"fwd3d", "bwd3d", "fwd4d", "bwd4d", "write_tile_keys", "count_tiles", "project_fwd", "project_bwd",
                "fwd", "bwd", "fwd_4d", "bwd_4d", "slice_fwd", "slice_bwd", "rasterize_fwd", "rasterize_bwd",
-               "setup", "raster", "resolve", "fwd_rows", "fwd_cols", "bwd_rows", "bwd_cols"}
+               "setup", "raster", "resolve", "fwd_rows", "fwd_cols", "bwd_rows", "bwd_cols",
+               "mlp_fwd", "mlp_bwd", "infer", "image"}
 
 
 def _snapshot(args):
@@ -91,6 +92,7 @@ def test_plans_match_taichi_on_every_hot_kernel(arch, replayed):
     _standalone_ops()
     _meshes()
     _loss_map()
+    _fields()
     assert HOT_KERNELS <= set(replayed), sorted(HOT_KERNELS - set(replayed))
     # bit for bit everywhere but the rasterizer's backward (float atomics into per-Gaussian gradients)
     assert {name for name, deterministic in replayed.items() if not deterministic} <= {"rasterize_bwd"}, replayed
@@ -126,6 +128,25 @@ def _loss_map():
     pred = (target + 0.1 * torch.randn(target.shape, generator=g)).requires_grad_()
     (l1_ssim_map(pred, target) * torch.randn(target.shape, generator=g)).sum().backward()
     assert pred.grad.abs().max() > 0
+
+
+def _fields():
+    from ngfx.kernels.encodings import HashGridConfig, encode_hashgrid
+    from ngfx.kernels.networks import MLPConfig, fused_mlp
+    from ngfx.kernels.networks.field import infer_field, render_field_image
+
+    g = torch.Generator().manual_seed(4)
+    grid = HashGridConfig(n_dims=2, n_levels=3, n_features=2, log2_table_size=6, base_resolution=4,
+                          finest_resolution=16)
+    mlp = MLPConfig(n_inputs=grid.n_outputs, n_outputs=3, width=16, n_hidden_layers=1, output_activation="sigmoid")
+    table = torch.randn(grid.n_entries, 2, generator=g).requires_grad_()
+    params = (torch.randn(mlp.n_params, generator=g) * 0.3).requires_grad_()
+    points = torch.rand(40, 2, generator=g).requires_grad_()
+    out = fused_mlp(encode_hashgrid(points, table, grid), params, mlp)
+    (out * torch.randn(out.shape, generator=g)).sum().backward()
+    assert table.grad.abs().max() > 0 and points.grad.abs().max() > 0 and params.grad.abs().max() > 0
+    assert infer_field(points.detach(), table.detach(), grid, params.detach(), mlp).std() > 0
+    assert render_field_image(table.detach(), params.detach(), grid, mlp, (0, 0, 1, 1), 9, 7).std() > 0
 
 
 def _meshes():
