@@ -19,7 +19,7 @@ def split_intrinsics(intrinsics) -> tuple[float, float, float, float]:
     k = np.asarray(intrinsics.detach().cpu() if isinstance(intrinsics, torch.Tensor) else intrinsics,
                    dtype=np.float64)
     if k.shape == (3, 3):
-        return float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
+        k = k[[0, 1, 0, 1], [0, 1, 2, 2]]
     if k.shape != (4,):
         raise ValueError(f"intrinsics must be (fx, fy, cx, cy) or a 3x3 K, got shape {k.shape}")
     fx, fy, cx, cy = (float(v) for v in k)
