@@ -42,7 +42,8 @@ def generate_rays(T_world_camera, intrinsics, width: int, height: int, *, pixels
         n = width * height
     else:
         if pixels.ndim != 2 or pixels.shape[1] != 2 or not pixels.is_floating_point():
-            raise ValueError(f"pixels must be a float [R, 2] tensor, got {tuple(pixels.shape)} {pixels.dtype}")
+            raise ValueError(f"pixels must be a float [R, 2] tensor, got {tuple(pixels.shape)} "
+                             f"{pixels.dtype}")
         pixels = pixels.detach().to(device=dev, dtype=dtype).contiguous()
         n = pixels.shape[0]
     origins = torch.empty((n, 3), dtype=dtype, device=dev)

@@ -38,7 +38,7 @@ def pose_rows(T_world_camera, dtype: torch.dtype, device) -> torch.Tensor:
 
 
 def image_points(width: int, height: int, *, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
-    """Pixel centres (i + 0.5, j + 0.5) of a width x height image, row-major (index j * width + i): [H W, 2]."""
+    """Pixel centres (i + 0.5, j + 0.5) of a width x height image, row-major (row j * width + i): [H W, 2]."""
     js, is_ = torch.meshgrid(torch.arange(height, dtype=dtype, device=device),
                              torch.arange(width, dtype=dtype, device=device), indexing="ij")
     return torch.stack([is_.reshape(-1), js.reshape(-1)], dim=-1) + 0.5
