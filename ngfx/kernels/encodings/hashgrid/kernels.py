@@ -145,7 +145,7 @@ def make_hashgrid_kernels(cfg: HashGridConfig, dtype_name: str, generation: int)
     arr, vec_d, vec_f = ti.types.ndarray, ti.types.vector(cfg.n_dims, acc), ti.types.vector(cfg.n_features, acc)
 
     @ti.kernel
-    def fwd(points: arr(vec_d, ndim=1),  # [N, D] in [0, 1]^D (clamped)
+    def hashgrid_fwd(points: arr(vec_d, ndim=1),  # [N, D] in [0, 1]^D (clamped)
             table: lib.table_type,  # [n_entries, F], levels concatenated
             out: arr(vec_f, ndim=2)):  # [N, L, F] out
         for lv, i in ti.ndrange(n_levels, points.shape[0]):  # level outer: one table cache-hot at a time
@@ -155,7 +155,7 @@ def make_hashgrid_kernels(cfg: HashGridConfig, dtype_name: str, generation: int)
                     out[i, k] = lib.level(table, x, k)
 
     @ti.kernel
-    def bwd(points: arr(vec_d, ndim=1), table: lib.table_type,
+    def hashgrid_bwd(points: arr(vec_d, ndim=1), table: lib.table_type,
             grad_out: arr(vec_f, ndim=2),  # [N, L, F] cotangent of the features
             want_table: ti.i32, want_points: ti.i32,
             grad_table: arr(vec_f, ndim=1),  # [n_entries, F] in/out, zeroed by the caller; [1, F] if unwanted
@@ -167,4 +167,4 @@ def make_hashgrid_kernels(cfg: HashGridConfig, dtype_name: str, generation: int)
                     lib.level_backward(table, x, grad_out[i, k], k, want_table, want_points, grad_table,
                                        grad_points, i)
 
-    return types.SimpleNamespace(fwd=fast(fwd), bwd=fast(bwd))
+    return types.SimpleNamespace(fwd=fast(hashgrid_fwd), bwd=fast(hashgrid_bwd))
