@@ -35,7 +35,7 @@ def _config(args):
             raise InputError(f"must be > 0, got {args.max_seconds}", field="--max-seconds", fix="e.g. 60")
         changes["max_seconds"] = args.max_seconds
         if args.steps is None:
-            changes["steps"] = max(base.steps, 10**9 // base.batch_size)  # the time budget decides
+            changes["steps"] = 10**7  # the time budget decides when to stop
     return dataclasses.replace(base, **changes)
 
 
