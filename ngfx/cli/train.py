@@ -15,7 +15,7 @@ from ngfx.cli.common import parse_rgb
 from ngfx.cli.runtime_flags import start_runtime
 from ngfx.errors import InputError
 
-__all__ = ["CAPTURE_FORMATS", "add_arguments", "main"]
+__all__ = ["CAPTURE_FORMATS", "add_arguments", "budget_flags", "main"]
 
 # ngfx.scenes.captures.FORMATS, spelled out so that parsing the flags imports no torch (a test keeps them equal)
 CAPTURE_FORMATS = ("transforms", "blender", "dnerf", "colmap", "llff", "panoptic")
@@ -66,6 +66,20 @@ def _options(args):
                        skip_missing=args.skip_missing)
 
 
+def budget_flags(args) -> dict:
+    """--steps and --max-seconds, checked, as config changes (only those given); every method takes them."""
+    changes = {}
+    if args.steps is not None:
+        if args.steps < 1:
+            raise InputError(f"must be >= 1, got {args.steps}", field="--steps", fix="e.g. --steps 3000")
+        changes["steps"] = args.steps
+    if args.max_seconds is not None:
+        if not 0 < args.max_seconds < 1e9:
+            raise InputError(f"must be > 0, got {args.max_seconds}", field="--max-seconds", fix="e.g. 300")
+        changes["max_seconds"] = args.max_seconds
+    return changes
+
+
 def _config(args, capture, background):
     from ngfx.splatting.trainer import GaussianTrainConfig
 
@@ -77,18 +91,11 @@ def _config(args, capture, background):
         raise InputError("this capture has no time per view, so there is nothing for 4D Gaussians to learn",
                          file=capture.root, field="--method", fix="use --method gs3d")
     changes = {"method": method, "background": background}
-    if args.steps is not None:
-        if args.steps < 1:
-            raise InputError(f"must be >= 1, got {args.steps}", field="--steps", fix="e.g. --steps 3000")
-        changes["steps"] = args.steps
+    changes.update(budget_flags(args))
     if args.n_init is not None:
         if args.n_init < 1:
             raise InputError(f"must be >= 1, got {args.n_init}", field="--n-init", fix="e.g. --n-init 20000")
         changes["n_init"] = args.n_init
-    if args.max_seconds is not None:
-        if not 0 < args.max_seconds < 1e9:
-            raise InputError(f"must be > 0, got {args.max_seconds}", field="--max-seconds", fix="e.g. 300")
-        changes["max_seconds"] = args.max_seconds
     if args.sh_degree is not None:
         changes["sh_degree"] = args.sh_degree
     known = {f.name for f in dataclasses.fields(GaussianTrainConfig)}

@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from ngfx.cli.runtime_flags import start_runtime
+from ngfx.cli.train import budget_flags
 from ngfx.errors import InputError
 
 __all__ = ["main"]
@@ -25,17 +26,9 @@ def _config(args):
     from ngfx.train.config import load_config
 
     base = load_config(args.config, ImageFitConfig) if args.config is not None else ImageFitConfig()
-    changes = {}
-    if args.steps is not None:
-        if args.steps < 1:
-            raise InputError(f"must be >= 1, got {args.steps}", field="--steps", fix="e.g. --steps 3000")
-        changes["steps"] = args.steps
-    if args.max_seconds is not None:
-        if not 0 < args.max_seconds < 1e9:
-            raise InputError(f"must be > 0, got {args.max_seconds}", field="--max-seconds", fix="e.g. 60")
-        changes["max_seconds"] = args.max_seconds
-        if args.steps is None:
-            changes["steps"] = 10**7  # the time budget decides when to stop
+    changes = budget_flags(args)
+    if args.max_seconds is not None and args.steps is None:
+        changes["steps"] = 10**7  # the time budget decides when to stop
     return dataclasses.replace(base, **changes)
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ngfx.errors import InputError
-from ngfx.viewer.app import _open_window
+from ngfx.viewer.app import _IDLE_FRAME_S, _SCRIPTED_DT, _open_window
 from ngfx.viewer.display import TextureView, next_screenshot_path, save_png
 from ngfx.viewer.hud import Hud
 from ngfx.viewer.pan_zoom import PanZoom
@@ -22,8 +22,6 @@ from ngfx.viewer.state import AdaptiveResolution, ViewerState
 __all__ = ["run_image_viewer", "ImageRenderFn"]
 
 ImageRenderFn = Callable[[tuple[float, float, float, float], int, int], np.ndarray]
-_SCRIPTED_DT = 1.0 / 30.0
-_IDLE_FRAME_S = 1.0 / 60.0
 
 
 class _ImageViewer:

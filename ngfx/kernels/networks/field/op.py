@@ -10,12 +10,14 @@ from ngfx.kernels.encodings.hashgrid.config import HashGridConfig
 from ngfx.kernels.networks.field.kernels import make_field_kernels
 from ngfx.kernels.networks.mlp.config import MLPConfig
 
-__all__ = ["infer_field", "render_field_image"]
+__all__ = ["check_field_tensors", "infer_field", "render_field_image"]
 
 _NAMES = {torch.float16: "f16", torch.float32: "f32", torch.float64: "f64"}
 
 
-def _check(table, grid_cfg, params, mlp_cfg):
+def check_field_tensors(table, grid_cfg, params, mlp_cfg):
+    """The boundary checks of every fused field op: configs that fit each other, table and params of their
+    shapes in float16/32/64 (float64 for both or neither)."""
     if not isinstance(grid_cfg, HashGridConfig) or not isinstance(mlp_cfg, MLPConfig):
         raise TypeError(f"need a HashGridConfig and an MLPConfig, got {type(grid_cfg).__name__} and "
                         f"{type(mlp_cfg).__name__}")
@@ -45,7 +47,7 @@ def infer_field(points, table, grid_cfg: HashGridConfig, params, mlp_cfg: MLPCon
     """MLP(hash-grid encoding(points)) for points [N, D] in [0, 1]^D (clamped): [N, n_outputs], float32
     (float64 when table and params are float64). Not differentiable. Tensors on runtime.device()."""
     runtime.ensure_init()
-    _check(table, grid_cfg, params, mlp_cfg)
+    check_field_tensors(table, grid_cfg, params, mlp_cfg)
     if points.ndim != 2 or points.shape[1] != grid_cfg.n_dims:
         raise ValueError(f"points must be [N, {grid_cfg.n_dims}], got {tuple(points.shape)}")
     k = _kernels(table, grid_cfg, params, mlp_cfg)
@@ -64,7 +66,7 @@ def render_field_image(table, params, grid_cfg: HashGridConfig, mlp_cfg: MLPConf
     (reference.py has the convention): [height, width, n_outputs], float32 (float64 when table and params
     are float64), in one launch. Not differentiable."""
     runtime.ensure_init()
-    _check(table, grid_cfg, params, mlp_cfg)
+    check_field_tensors(table, grid_cfg, params, mlp_cfg)
     if grid_cfg.n_dims != 2:
         raise ValueError(f"render_field_image needs a 2D grid, got n_dims {grid_cfg.n_dims}")
     if width < 1 or height < 1:

@@ -9,6 +9,7 @@ import torch
 
 from ngfx.kernels import runtime
 from ngfx.kernels.encodings.hashgrid.config import HashGridConfig
+from ngfx.kernels.networks.field.op import check_field_tensors
 from ngfx.kernels.networks.mlp.config import MLPConfig
 from ngfx.kernels.sdf.trace.kernels import make_trace_kernels
 from ngfx.kernels.sdf.trace.outputs import TraceOutput
@@ -19,22 +20,9 @@ _NAMES = {torch.float16: "f16", torch.float32: "f32", torch.float64: "f64"}
 
 
 def _check_field(table, grid_cfg, params, mlp_cfg):
-    if not isinstance(grid_cfg, HashGridConfig) or not isinstance(mlp_cfg, MLPConfig):
-        raise TypeError(f"need a HashGridConfig and an MLPConfig, got {type(grid_cfg).__name__} and "
-                        f"{type(mlp_cfg).__name__}")
+    check_field_tensors(table, grid_cfg, params, mlp_cfg)
     if grid_cfg.n_dims != 3:
         raise ValueError(f"sphere tracing needs a 3D grid, got n_dims {grid_cfg.n_dims}")
-    if mlp_cfg.n_inputs != grid_cfg.n_outputs:
-        raise ValueError(f"the MLP takes {mlp_cfg.n_inputs} inputs but the grid gives {grid_cfg.n_outputs} "
-                         "features (n_levels * n_features)")
-    if tuple(table.shape) != (grid_cfg.n_entries, grid_cfg.n_features) or table.dtype not in _NAMES:
-        raise ValueError(f"table must be a float16/32/64 [{grid_cfg.n_entries}, {grid_cfg.n_features}] tensor, "
-                         f"got {tuple(table.shape)} {table.dtype}")
-    if tuple(params.shape) != (mlp_cfg.n_params,) or params.dtype not in _NAMES:
-        raise ValueError(f"params must be a float16/32/64 [{mlp_cfg.n_params}] tensor, got "
-                         f"{tuple(params.shape)} {params.dtype}")
-    if (table.dtype == torch.float64) != (params.dtype == torch.float64):
-        raise ValueError(f"float64 is for both or neither (tests), got table {table.dtype}, params {params.dtype}")
 
 
 def _check_march(origins, directions, box, near, far, max_steps, epsilon, step_scale, normal_step):
